@@ -1,0 +1,97 @@
+"""The ``rnnsweep`` command line: ``run`` a sweep file into a store, ``info`` on a store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .store import StoreError
+from .sweep import SweepError
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .runner import run_sweep
+    from .sweep import load_sweep
+
+    sweep = load_sweep(args.sweep)  # validated before anything is created
+    if args.resume and args.overwrite:
+        raise SweepError("--resume and --overwrite exclude each other")
+    if args.block_size is not None and args.block_size < 1:
+        raise SweepError(f"--block-size: must be >= 1, got {args.block_size}")
+    path = args.store or Path("runs") / f"{sweep.name}.zarr"
+    try:
+        run_sweep(sweep, path, resume=args.resume, overwrite=args.overwrite, block_size=args.block_size,
+                  progress=not args.quiet)
+    except KeyboardInterrupt:
+        return 130
+    print(path)
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from . import store
+
+    names = [args.sweep] if args.sweep else store.sweep_names(args.store) if Path(args.store, "zarr.json").is_file() else []
+    if not names:
+        raise StoreError(f"{args.store}: not an rnnsweep store, or it holds no sweep")
+    infos = [store.summary(store.open_group(args.store, name)) for name in names]
+    if args.json:
+        print(json.dumps(infos if len(infos) > 1 else infos[0], indent=2))
+        return 0
+    for info in infos:
+        print(format_info(info))
+    return 0
+
+
+def format_info(info: dict) -> str:
+    lines = [f"sweep {info['sweep']}: {info['description']}".rstrip(": ")]
+    for axis, values in info["grid"].items():
+        shown = ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if len(values) > 6 else "")
+        lines.append(f"  {axis:12s} {len(values):5d} values  [{shown}]")
+    s = info["status"]
+    lines.append(f"  cells        {info['n_cells']:5d}  ({100 * info['progress']:.1f}% finished: "
+                 + ", ".join(f"{k} {v}" for k, v in s.items()) + ")")
+    lines.append(f"  epochs       up to {info['max_epochs']}")
+    for key, value in info["provenance"].items():
+        lines.append(f"  {key:16s} {value}")
+    for run in info["runs"]:
+        lines.append(f"  run {run['started']} -> {run['finished']}: {run['cells_trained']} cells, "
+                     f"{run['wall_time_s']} s on {run['device']}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rnnsweep", description="Train massive RNN ensembles as vmapped JAX sweeps.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="train every cell of a sweep file into a Zarr store")
+    run.add_argument("sweep", help="sweep file (TOML), e.g. sweeps/demo.toml")
+    run.add_argument("--store", type=Path, help="Zarr store directory (default: runs/<sweep name>.zarr)")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="finish an interrupted run into an existing store")
+    mode.add_argument("--overwrite", action="store_true", help="replace the sweep's results in an existing store")
+    run.add_argument("--block-size", type=int, help="cells per vmapped block (default: run.block_size, or from memory)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=_cmd_run)
+
+    info = sub.add_parser("info", help="grid, progress, status counts and provenance of a store")
+    info.add_argument("store", type=Path)
+    info.add_argument("--sweep", help="the sweep's name, when the store holds several")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (SweepError, StoreError) as e:
+        print(f"rnnsweep: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
