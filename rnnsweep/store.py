@@ -24,6 +24,7 @@ import json
 import platform
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,9 @@ def create(path: str | Path, sweep: Sweep, overwrite: bool = False) -> zarr.Grou
 
 def consolidate(path: str | Path) -> None:
     """Refresh the consolidated metadata, so xarray opens the store with one read and no warning."""
-    zarr.consolidate_metadata(str(path), zarr_format=3)
+    with warnings.catch_warnings():  # zarr notes that consolidation is not in the v3 spec (yet)
+        warnings.simplefilter("ignore", category=UserWarning)
+        zarr.consolidate_metadata(str(path), zarr_format=3)
 
 
 def open_group(path: str | Path, name: str | None = None, mode: str = "r") -> zarr.Group:

@@ -421,9 +421,8 @@ def parse_sweep(text: str, source: str = "<sweep>") -> Sweep:
     timing_axes = [a for a in axes if a in TIMING_FIELDS or a == "lr"]
     for combo in itertools.product(*(axes[a] for a in timing_axes)):
         settings = sweep.cell_settings(dict(zip(timing_axes, (float(x) for x in combo))))
-        where = "grid" if any(a in TIMING_FIELDS for a in timing_axes) else "task"
         try:
-            task.check_timing(settings["delay_ms"], settings["response_ms"], settings["post_ms"], where=where)
+            task.check_timing(settings["delay_ms"], settings["response_ms"], settings["post_ms"], tuple(axes))
         except ValueError as e:
             raise SweepError(str(e)) from None
         try:

@@ -113,22 +113,24 @@ class TaskConfig:
             )
         return int(round(n))
 
-    def check_timing(self, delay_ms: float, response_ms: float, post_ms: float, where: str = "task") -> None:
-        """Reject duration combinations the task cannot use, naming the field."""
+    def check_timing(self, delay_ms: float, response_ms: float, post_ms: float, grid_axes: tuple[str, ...] = ()) -> None:
+        """Reject duration combinations the task cannot use, naming the field (``grid.<f>`` when the
+        field is a grid axis, else ``task.<f>``)."""
+        where = lambda field: "grid" if field in grid_axes else "task"
         cue = self.steps("cue_ms", self.cue_ms)
-        if self.steps("response_ms", response_ms, where) < 1:
-            raise ValueError(f"{where}.response_ms: the response window must last at least one step")
+        if self.steps("response_ms", response_ms, where("response_ms")) < 1:
+            raise ValueError(f"{where('response_ms')}.response_ms: the response window must last at least one step")
         if self.name == "no_memory":
             if delay_ms != 0:
-                raise ValueError(f"{where}.delay_ms: the no_memory task has no delay (must be 0), got {delay_ms}")
+                raise ValueError(f"{where('delay_ms')}.delay_ms: the no_memory task has no delay (must be 0), got {delay_ms}")
             if post_ms != 0:
-                raise ValueError(f"{where}.post_ms: the no_memory task has no post period (must be 0), got {post_ms}")
+                raise ValueError(f"{where('post_ms')}.post_ms: the no_memory task has no post period (must be 0), got {post_ms}")
         if self.name in ("dcd", "no_memory") and cue < 1:
             raise ValueError("task.cue_ms: the cue must last at least one step")
         if self.name == "delayed_activation" and cue != 0:
             raise ValueError("task.cue_ms: delayed_activation has no cue (set cue_ms = 0)")
-        self.steps("delay_ms", delay_ms, where)
-        self.steps("post_ms", post_ms, where)
+        self.steps("delay_ms", delay_ms, where("delay_ms"))
+        self.steps("post_ms", post_ms, where("post_ms"))
 
     def timing(self, delay_ms: float, response_ms: float, post_ms: float) -> Timing:
         """Host-side step counts of one cell (numpy int32)."""

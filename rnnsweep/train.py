@@ -20,6 +20,7 @@ Invariants (tested):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any, NamedTuple
 
@@ -93,8 +94,6 @@ class Trainer:
     def __init__(self, model: ModelFamily, task: TaskConfig, train: TrainConfig):
         if train.optimizer not in OPTIMIZERS:
             raise ValueError(f"train.optimizer: unknown optimizer {train.optimizer!r}")
-        if train.dtype == "float64":
-            jax.config.update("jax_enable_x64", True)
         self.model, self.task, self.train = model, task, train
         self.dtype = jnp.dtype(train.dtype)
         self.trace_count = 0  # how many block programs were traced (== compiled)
@@ -176,19 +175,28 @@ class Trainer:
         states, curves = jax.vmap(fn)(states, hypers)
         return jax.vmap(self.finish_cell)(states, hypers), curves
 
+    def numerics(self) -> contextlib.ExitStack:
+        """The context every compiled call runs in: the matmul precision, and 64-bit mode for float64
+        sweeps (scoped, never switched on globally)."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(jax.default_matmul_precision(self.train.matmul_precision))
+        if self.dtype == jnp.float64:
+            stack.enter_context(jax.enable_x64(True))
+        return stack
+
     def init_block(self, hypers: CellHyper) -> CellState:
-        with jax.default_matmul_precision(self.train.matmul_precision):
+        with self.numerics():
             return self._init_block(hypers)
 
     def run_chunk(self, states: CellState, hypers: CellHyper, epoch0: int, n_steps_max: int) -> tuple[CellState, jax.Array]:
         """Advance every cell of a block by ``chunk_epochs`` epochs. Curves: (cells, chunk, 4)."""
-        with jax.default_matmul_precision(self.train.matmul_precision):
+        with self.numerics():
             return self._run_chunk(
                 states, hypers, jnp.int32(epoch0), n_steps_max=n_steps_max, n_epochs=self.train.chunk_epochs
             )
 
     def train_single(self, hyper: CellHyper, n_steps_max: int, n_epochs_max: int) -> tuple[CellState, jax.Array]:
-        with jax.default_matmul_precision(self.train.matmul_precision):
+        with self.numerics():
             return self._train_single(hyper, n_steps_max=n_steps_max, n_epochs_max=n_epochs_max)
 
     def train_block(self, hypers: CellHyper, n_steps_max: int, n_epochs_max: int, on_chunk=None) -> tuple[CellState, np.ndarray]:

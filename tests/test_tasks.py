@@ -1,0 +1,87 @@
+"""Task arrays, loss weights and scoring windows against hand-computed cases (paper-spec section 1)."""
+
+import numpy as np
+import pytest
+
+from rnnsweep.tasks import TaskConfig, build_trials
+
+
+def trials_for(task, delay_ms, response_ms=50.0, post_ms=0.0, n_steps_max=None):
+    timing = task.timing(delay_ms, response_ms, post_ms)
+    n = int(timing.n_steps)
+    tr = build_trials(task, timing, n_steps_max or n)
+    return {k: np.asarray(v) for k, v in tr._asdict().items()}, n
+
+
+def test_dcd_without_post_period():
+    task = TaskConfig(name="dcd", trials_per_cue=2)  # dt 5 ms, cue 30 ms = 6 steps, response 10 steps
+    tr, n = trials_for(task, delay_ms=100.0)  # delay 20 steps
+    assert n == 6 + 20 + 10
+    # Cue A = (0, 1) on trials 0..1, cue B = (1, 0) on trials 2..3, for the first 6 steps only.
+    np.testing.assert_array_equal(tr["inputs"][:6, 0], [[0, 1]] * 6)
+    np.testing.assert_array_equal(tr["inputs"][:6, 3], [[1, 0]] * 6)
+    assert not tr["inputs"][6:].any()
+    # Target = the cue's one-hot vector in the response window [26, 36), zero elsewhere.
+    np.testing.assert_array_equal(tr["targets"][26:36, 1], [[0, 1]] * 10)
+    np.testing.assert_array_equal(tr["targets"][26:36, 2], [[1, 0]] * 10)
+    assert not tr["targets"][:26].any()
+    # Loss weights: the last 10 steps 1 - 10/T, every other step 10/T.
+    expected = np.r_[np.full(26, 10 / 36), np.full(10, 1 - 10 / 36)]
+    np.testing.assert_allclose(tr["loss_weights"], expected, rtol=1e-6)
+    # Scoring window [T_in + T_delay - 1, T_in + T_delay + T_resp - 1) = [25, 35).
+    np.testing.assert_array_equal(np.flatnonzero(tr["score_mask"]), np.arange(25, 35))
+
+
+def test_dcd_with_post_period_weights_last_16_steps():
+    task = TaskConfig(name="dcd", trials_per_cue=1)
+    tr, n = trials_for(task, delay_ms=40.0, post_ms=30.0)  # 6 + 8 + 10 + 6
+    assert n == 30
+    expected = np.r_[np.full(14, 16 / 30), np.full(16, 1 - 16 / 30)]
+    np.testing.assert_allclose(tr["loss_weights"], expected, rtol=1e-6)
+    assert not tr["targets"][24:].any()  # the post period's target is 0
+    assert tr["targets"][14:24].any()
+    np.testing.assert_array_equal(np.flatnonzero(tr["score_mask"]), np.arange(13, 23))
+
+
+def test_padding_adds_only_zero_weight_steps_outside_the_window():
+    task = TaskConfig(name="dcd", trials_per_cue=2)
+    own, n = trials_for(task, delay_ms=60.0)
+    padded, _ = trials_for(task, delay_ms=60.0, n_steps_max=n + 13)
+    for key in ("inputs", "targets", "loss_weights", "score_mask"):
+        np.testing.assert_array_equal(padded[key][:n], own[key])
+        assert not padded[key][n:].any()
+
+
+@pytest.mark.parametrize("delay_ms,start", [(300.0, 6 + 60 - 1), (320.0, 6 + 64 - 1)])
+def test_exact_step_arithmetic_at_the_reference_quirk_delays(delay_ms, start):
+    # The reference's float/int() conversion moves these windows one step early (and shortens the
+    # 320 ms one to 9 steps); exact integer arithmetic keeps the rule.
+    tr, _ = trials_for(TaskConfig(name="dcd", trials_per_cue=1), delay_ms)
+    np.testing.assert_array_equal(np.flatnonzero(tr["score_mask"]), np.arange(start, start + 10))
+
+
+def test_no_memory_control():
+    task = TaskConfig(name="no_memory", trials_per_cue=1)
+    assert task.loss_weighting == "uniform"
+    tr, n = trials_for(task, delay_ms=0.0, response_ms=100.0)
+    assert n == 6 + 20
+    np.testing.assert_array_equal(tr["targets"][:, 0], [[0, 1]] * n)  # held from t = 0 to the end
+    np.testing.assert_array_equal(tr["targets"][:, 1], [[1, 0]] * n)
+    np.testing.assert_array_equal(tr["loss_weights"], np.ones(n))
+    np.testing.assert_array_equal(np.flatnonzero(tr["score_mask"]), np.arange(5, 25))
+    with pytest.raises(ValueError, match="delay_ms"):
+        task.check_timing(20.0, 100.0, 0.0)
+
+
+def test_delayed_activation():
+    task = TaskConfig(name="delayed_activation", cue_ms=0.0, trials_per_cue=1)
+    tr, n = trials_for(task, delay_ms=50.0)
+    assert n == 20 and tr["inputs"].shape[-1] == 1 and not tr["inputs"].any()
+    np.testing.assert_array_equal(tr["targets"][:, 0, 0], np.r_[np.zeros(10), np.ones(10)])
+    np.testing.assert_array_equal(np.flatnonzero(tr["score_mask"]), np.arange(9, 19))
+
+
+@pytest.mark.parametrize("value,message", [(33.0, "not a whole number"), (-5.0, ">= 0")])
+def test_impossible_durations_name_the_field(value, message):
+    with pytest.raises(ValueError, match=f"task.delay_ms: .*{message}"):
+        TaskConfig(name="dcd").steps("delay_ms", value)
