@@ -1,4 +1,4 @@
-"""The ``rnnsweep`` command line: ``run`` a sweep file into a store, ``info`` on a store."""
+"""The ``rnnsweep`` command line: ``run`` a sweep file into a store, ``analyze`` it, ``info`` on a store."""
 
 from __future__ import annotations
 
@@ -45,6 +45,27 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from .analysis import analyze
+
+    cell = None
+    if args.cell:
+        try:
+            cell = {k.strip(): float(v) for k, v in (item.split("=") for item in args.cell.split(","))}
+        except ValueError:
+            raise SweepError(f"--cell: expected axis=value pairs like seed=0,lr=0.1,delay_ms=100, got {args.cell!r}")
+    for path in args.stores:
+        if not Path(path, "zarr.json").is_file():
+            raise StoreError(f"{path}: not an rnnsweep store (no zarr.json)")
+    out = args.out or Path(args.stores[0]).with_suffix("").with_name(Path(args.stores[0]).stem + "_analysis")
+    try:
+        summary = analyze(args.stores, out, n_boot=args.n_boot, cell=cell, progress=not args.quiet)
+    except ValueError as e:
+        raise StoreError(str(e)) from None
+    print(out / "report.md")
+    return 0 if summary else 1
+
+
 def format_info(info: dict) -> str:
     lines = [f"sweep {info['sweep']}: {info['description']}".rstrip(": ")]
     for axis, values in info["grid"].items():
@@ -75,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--block-size", type=int, help="cells per vmapped block (default: run.block_size, or from memory)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
+
+    ana = sub.add_parser("analyze", help="classify networks, fit scaling laws, draw figures, write a report")
+    ana.add_argument("stores", nargs="+", type=Path,
+                     help="store(s) of one study; several are joined along lr (e.g. the narrow and broad no-post sweeps)")
+    ana.add_argument("--out", type=Path, help="output folder (default: <store>_analysis next to the first store)")
+    ana.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples over seeds for the beta interval (0: none)")
+    ana.add_argument("--cell", help="cell to draw, e.g. seed=0,lr=0.1,delay_ms=100 (default: first LC, else SP)")
+    ana.add_argument("--quiet", action="store_true", help="no progress bars")
+    ana.set_defaults(func=_cmd_analyze)
 
     info = sub.add_parser("info", help="grid, progress, status counts and provenance of a store")
     info.add_argument("store", type=Path)

@@ -216,3 +216,37 @@ def summary(group: zarr.Group) -> dict[str, Any]:
             "rnnsweep_version", "git_commit", "jax_version", "python_version", "device", "created", "wall_time_s")},
         "runs": attrs.get("runs", []),
     }
+
+
+# --- analysis results ------------------------------------------------------------------------
+ANALYSIS_GROUP = "analysis"
+
+
+def read(group: zarr.Group, name: str, selection: Any = ...) -> np.ndarray:
+    return np.asarray(group[name][selection])
+
+
+def dimension_names(group: zarr.Group, name: str) -> list[str]:
+    return list(group[name].metadata.dimension_names)
+
+
+def write_analysis(path: str | Path, sweep_name: str, arrays: dict[str, tuple[np.ndarray, list[str]]],
+                   attrs: dict[str, Any]) -> None:
+    """Replace the sweep's ``analysis`` subgroup with ``arrays`` (name -> (values, dimension names))."""
+    group = open_group(path, sweep_name, mode="r+")
+    if ANALYSIS_GROUP in group:
+        del group[ANALYSIS_GROUP]
+    sub = group.create_group(ANALYSIS_GROUP)
+    for name, (values, dims) in arrays.items():
+        arr = sub.create_array(name, shape=values.shape, dtype=values.dtype, dimension_names=dims)
+        arr[...] = values
+    sub.attrs.update({**attrs, "created": _now()})
+    consolidate(path)
+
+
+def read_analysis(path: str | Path, sweep_name: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    group = open_group(path, sweep_name)
+    if ANALYSIS_GROUP not in group:
+        raise StoreError(f"{path}: sweep {sweep_name!r} has not been analysed yet (run rnnsweep analyze)")
+    sub = group[ANALYSIS_GROUP]
+    return {name: np.asarray(a[...]) for name, a in sub.arrays()}, dict(sub.attrs)

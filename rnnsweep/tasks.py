@@ -164,11 +164,11 @@ def loss_weights(task: TaskConfig, timing: Timing, n_steps_max: int, dtype: Any 
     30 ms post period, as in paper-spec). ``uniform``: 1 everywhere. Padded steps: 0.
     """
     t = jnp.arange(n_steps_max)
-    n = timing.n_steps
+    n = jnp.asarray(timing.n_steps)
     inside = t < n
     if task.loss_weighting == "uniform":
         return inside.astype(dtype)
-    k = timing.response_steps + timing.post_steps
+    k = jnp.asarray(timing.response_steps + timing.post_steps)
     frac = k.astype(dtype) / n.astype(dtype)
     w = jnp.where(t >= n - k, 1 - frac, frac)
     return jnp.where(inside, w, 0).astype(dtype)

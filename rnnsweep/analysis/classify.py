@@ -1,0 +1,82 @@
+"""Classification of trained networks from their learning curves (paper-spec section 1, steps 1-3).
+
+Works on numpy arrays with a leading cell axis (any shape before the epoch axis); NaN marks
+epochs past a cell's end and is ignored.
+
+1. Stability: find the first epoch with ``acc > 0.8`` and ``rel > 0.8``. If there is none, the
+   network is stable. Otherwise, counting only *later* epochs,
+   ``stable = (#acc < 0.6 + #rel < 0.6) / (#acc > 0.6 + #rel > 0.6) < 0.1``.
+   (Our choice where the reference is silent: with no later epoch at all, the ratio is 0/0 and the
+   network counts as stable.)
+2. Learned: mean acc and mean rel over the last 10% of the cell's recorded epochs (at least one
+   epoch) both ``> 0.8``, and stable.
+3. Not learned: ``no_learning`` if stable, else ``unstable``. A cell stopped by the engine
+   (status diverged, or failed by the loss limit) is ``stopped``. All three count as failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+CLASS_NAMES = ("pending", "no_learning", "unstable", "stopped", "SP", "LC")
+PENDING, NO_LEARNING, UNSTABLE, STOPPED, SP, LC = range(6)
+FAILED_CLASSES = (NO_LEARNING, UNSTABLE, STOPPED)
+LEARNED_CLASSES = (SP, LC)
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    """The classification thresholds, with the paper's defaults."""
+
+    learn: float = 0.8  # acc and rel above this: learned (first-learned epoch, and the final mean)
+    collapse: float = 0.6  # later epochs below this count against stability
+    instability_ratio: float = 0.1  # stable if bad / good < this
+    final_fraction: float = 0.1  # the "last 10% of epochs"
+    mechanism_index: float = 0.5  # index < this: LC, else SP
+    oscillation_rms: float = 0.1  # alternative criterion: output RMS above this -> LC
+
+
+def stability(acc: np.ndarray, rel: np.ndarray, th: Thresholds = Thresholds()) -> np.ndarray:
+    """Boolean array (cells,) from curves (cells, epochs)."""
+    acc, rel = np.asarray(acc, float), np.asarray(rel, float)
+    hit = (acc > th.learn) & (rel > th.learn)
+    any_hit = hit.any(axis=-1)
+    first = np.where(any_hit, hit.argmax(axis=-1), acc.shape[-1])
+    later = np.arange(acc.shape[-1]) > first[..., None]
+    with np.errstate(invalid="ignore"):
+        bad = np.sum(later & (acc < th.collapse), -1) + np.sum(later & (rel < th.collapse), -1)
+        good = np.sum(later & (acc > th.collapse), -1) + np.sum(later & (rel > th.collapse), -1)
+    stable_ratio = np.where(good > 0, bad < th.instability_ratio * np.maximum(good, 1), bad == 0)
+    return ~any_hit | stable_ratio
+
+
+def final_means(acc: np.ndarray, rel: np.ndarray, epochs_run: np.ndarray, th: Thresholds = Thresholds()):
+    """Mean acc and rel over the last ``final_fraction`` of each cell's recorded epochs."""
+    acc, rel = np.asarray(acc, float), np.asarray(rel, float)
+    n = np.asarray(epochs_run)
+    k = np.maximum(1, (th.final_fraction * n).astype(int))
+    e = np.arange(acc.shape[-1])
+    window = (e >= (n - k)[..., None]) & (e < n[..., None])
+    count = np.maximum(window.sum(-1), 1)
+    return np.where(window, acc, 0).sum(-1) / count, np.where(window, rel, 0).sum(-1) / count
+
+
+def learning_classes(acc, rel, epochs_run, status, th: Thresholds = Thresholds()) -> tuple[np.ndarray, np.ndarray]:
+    """``(learned, classes)``: learned (bool) and the class code (failed classes resolved; learned
+    cells get ``SP`` here, to be split into SP/LC by the mechanism index)."""
+    status = np.asarray(status)
+    stable = stability(acc, rel, th)
+    mean_acc, mean_rel = final_means(acc, rel, epochs_run, th)
+    learned = (mean_acc > th.learn) & (mean_rel > th.learn) & stable & (status == 1)
+    classes = np.where(learned, SP, np.where(stable, NO_LEARNING, UNSTABLE))
+    classes = np.where(np.isin(status, (2, 3)), STOPPED, classes)
+    classes = np.where(status == 0, PENDING, classes)
+    return learned, classes.astype(np.int8)
+
+
+def split_mechanism(classes: np.ndarray, index: np.ndarray, th: Thresholds = Thresholds()) -> np.ndarray:
+    """Learned cells with mechanism index < threshold become LC, the others SP."""
+    learned = np.isin(classes, LEARNED_CLASSES)
+    return np.where(learned, np.where(index < th.mechanism_index, LC, SP), classes).astype(np.int8)
