@@ -66,6 +66,28 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0 if summary else 1
 
 
+def _cmd_theory(args: argparse.Namespace) -> int:
+    from .theory import write_report
+
+    try:
+        t_delays = [float(x) for x in args.t_delays.split(",")]
+    except ValueError:
+        raise SweepError(f"--t-delays: expected numbers separated by commas, got {args.t_delays!r}") from None
+    if len(t_delays) < 3 or min(t_delays) <= 1:
+        raise SweepError("--t-delays: give at least three delays, all > 1")
+    overlay = []
+    for path in args.overlay or []:
+        if not path.is_file():
+            raise StoreError(f"--overlay: {path}: no such file (give the summary.json of rnnsweep analyze)")
+        overlay.append(json.loads(path.read_text()))
+    cases = write_report(args.out, t_delays, overlay)
+    for c in cases:
+        print(f"{c.label:24s} beta = {c.law.beta:.4f} +- {c.law.beta_se:.1g} (theory {c.expected_beta:g}); "
+              f"max |measured/closed form - 1| = {max(abs(c.measured / c.closed_form - 1)):.1e}")
+    print(args.out / "theory.md")
+    return 0
+
+
 def format_info(info: dict) -> str:
     lines = [f"sweep {info['sweep']}: {info['description']}".rstrip(": ")]
     for axis, values in info["grid"].items():
@@ -105,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     ana.add_argument("--cell", help="cell to draw, e.g. seed=0,lr=0.1,delay_ms=100 (default: first LC, else SP)")
     ana.add_argument("--quiet", action="store_true", help="no progress bars")
     ana.set_defaults(func=_cmd_analyze)
+
+    theory = sub.add_parser("theory", help="critical learning rates of the toy models: measured vs closed form, "
+                                           "exponents, theory phase diagram")
+    theory.add_argument("--out", type=Path, default=Path("runs/theory"), help="output folder (default: runs/theory)")
+    theory.add_argument("--t-delays", default="50,100,200,400", help="delays T to measure at (comma separated)")
+    theory.add_argument("--overlay", type=Path, nargs="*", help="summary.json files of full-RNN analyses to overlay")
+    theory.set_defaults(func=_cmd_theory)
 
     info = sub.add_parser("info", help="grid, progress, status counts and provenance of a store")
     info.add_argument("store", type=Path)

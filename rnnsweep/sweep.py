@@ -123,7 +123,7 @@ class Sweep:
         """lr and durations of a cell: its coordinates over the fixed settings."""
         settings = {f: getattr(self.task, f) for f in TIMING_FIELDS}
         settings["lr"] = self.fixed_lr
-        settings.update({k: v for k, v in coords.items() if k != "seed"})
+        settings.update({k: v for k, v in coords.items() if k in TIMING_FIELDS or k == "lr"})
         return settings
 
     def cells(self) -> list[Cell]:
@@ -173,7 +173,9 @@ class Sweep:
         lr = np.array([self.cell_settings(c.coords)["lr"] for c in cells], dtype=dtype)
         timing = Timing(*(np.array([getattr(c.timing, f) for c in cells], dtype=np.int32) for f in Timing._fields))
         n_epochs = np.array([c.n_epochs for c in cells], dtype=np.int32)
-        return CellHyper(lr, timing, n_epochs, init, data)
+        args = [self.model.cell_args(c.coords, c.timing) for c in cells]
+        model_args = {name: np.array([a[name] for a in args], dtype=dtype) for name in (args[0] if args else {})}
+        return CellHyper(lr, timing, n_epochs, init, data, model_args)
 
     # --- blocks ---------------------------------------------------------------------------
     def blocks(self, block_size: int, units: list[Unit] | None = None) -> list[Block]:
@@ -295,7 +297,7 @@ def _axis_values(name: str, spec: Any) -> np.ndarray:
         raise SweepError(f"{field}: values must be finite")
     if name == "lr" and np.any(arr <= 0):
         raise SweepError(f"{field}: learning rates must be > 0, got {arr[arr <= 0][0]}")
-    if name != "lr" and np.any(arr < 0):
+    if name in TIMING_FIELDS and np.any(arr < 0):
         raise SweepError(f"{field}: durations must be >= 0 ms, got {arr[arr < 0][0]}")
     if len(np.unique(arr)) != len(arr):
         raise SweepError(f"{field}: values must be distinct")
@@ -351,12 +353,24 @@ def parse_sweep(text: str, source: str = "<sweep>") -> Sweep:
         raise SweepError(f"root_seed: must be an integer >= 0, got {root_seed!r}")
 
     grid = _table(doc, "grid")
+    model_table = _table(doc, "model")
+    family = model_table.pop("family", "leaky_rnn")
+    if not isinstance(family, str):
+        raise SweepError("model.family: must be a string")
+    try:
+        family_cls = get_family(family)
+    except ValueError as e:
+        raise SweepError(str(e)) from None
+    allowed_axes = AXES + family_cls.cell_axes
     if "seed" not in grid:
         raise SweepError("grid.seed: required (the number of seeds, or a list of seeds)")
     for axis in grid:
-        if axis not in AXES:
-            raise SweepError(f"grid.{axis}: not a sweepable axis (allowed: {', '.join(AXES)})")
+        if axis not in allowed_axes:
+            raise SweepError(f"grid.{axis}: not a sweepable axis (allowed: {', '.join(allowed_axes)})")
     axes = {axis: _axis_values(axis, spec) for axis, spec in grid.items()}
+    for axis in family_cls.cell_axes:
+        if axis in axes and axis in model_table:
+            raise SweepError(f"model.{axis}: also given as grid axis grid.{axis}; give it in one place")
 
     task_table = _table(doc, "task")
     for axis in axes:
@@ -370,12 +384,8 @@ def parse_sweep(text: str, source: str = "<sweep>") -> Sweep:
     except ValueError as e:
         raise SweepError(str(e)) from None
 
-    model_table = _table(doc, "model")
-    family = model_table.pop("family", "leaky_rnn")
-    if not isinstance(family, str):
-        raise SweepError("model.family: must be a string")
     try:
-        model = get_family(family).from_settings(
+        model = family_cls.from_settings(
             model_table, n_inputs=task.n_inputs, n_outputs=task.n_outputs, dt_ms=task.dt_ms
         )
     except TypeError as e:

@@ -29,7 +29,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .metrics import accuracy_reliability, weighted_mse
 from .models import ModelFamily, Params
 from .optim import OPTIMIZERS, make_optimizer
 from .tasks import TaskConfig, Timing, build_trials
@@ -64,6 +63,7 @@ class CellHyper(NamedTuple):
     n_epochs: Any
     init_key: Any  # uint32[2]: from the root key and the seed only (paired design)
     data_key: Any  # uint32[2]: the init key with the other coordinates folded in
+    model_args: Any = None  # dict of the model family's cell_axes values (e.g. a toy model's initial r)
 
 
 class CellState(NamedTuple):
@@ -71,12 +71,6 @@ class CellState(NamedTuple):
     opt_state: Any
     status: Any  # int32, STATUS_*
     epochs_run: Any  # int32: epochs whose metrics were recorded
-
-
-def step_noise(key: jax.Array, n_steps: int, shape: tuple[int, ...], dtype: Any) -> jax.Array:
-    """Standard normal noise (n_steps, *shape); step ``t`` depends only on ``(key, t)``, so the first
-    ``T`` steps are the same whatever the padded length."""
-    return jax.vmap(lambda t: jax.random.normal(jax.random.fold_in(key, t), shape, dtype))(jnp.arange(n_steps))
 
 
 def _tree_all_finite(tree: Any) -> jax.Array:
@@ -107,20 +101,14 @@ class Trainer:
         return make_optimizer(t.optimizer, lr, t.momentum, t.weight_decay)
 
     def init_cell(self, hyper: CellHyper) -> CellState:
-        params = self.model.init(hyper.init_key, self.dtype)
+        params = self.model.init(hyper.init_key, self.dtype, **(hyper.model_args or {}))
         opt_state = self.optimizer(hyper.lr).init(params)
         return CellState(params, opt_state, jnp.int32(STATUS_PENDING), jnp.int32(0))
 
     def epoch_loss(self, params: Params, hyper: CellHyper, epoch: jax.Array, trials) -> tuple[jax.Array, Any]:
-        """Loss of one epoch's full batch; the initial states and the noise come from ``(data_key, epoch)``."""
-        k_r0, k_noise = jax.random.split(jax.random.fold_in(hyper.data_key, epoch))
-        n_steps_max = trials.inputs.shape[0]
-        r0 = self.model.initial_state(k_r0, self.task.n_trials, self.dtype)
-        noise = self.model.noise_std * step_noise(
-            k_noise, n_steps_max, (self.task.n_trials, self.model.n_neurons), self.dtype
-        )
-        _, outputs = self.model.simulate(params, trials.inputs, noise, r0)
-        return weighted_mse(outputs, trials), accuracy_reliability(outputs, trials)
+        """Loss of one epoch's full batch; its randomness comes from ``(data_key, epoch)`` alone."""
+        key = jax.random.fold_in(hyper.data_key, epoch)
+        return self.model.task_loss(params, self.task, hyper.timing, trials, key, self.dtype)
 
     def chunk_cell(
         self, state: CellState, hyper: CellHyper, epoch0: jax.Array, *, n_steps_max: int, n_epochs: int

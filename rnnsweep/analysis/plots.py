@@ -11,23 +11,20 @@ import numpy as np  # noqa: E402
 
 from .classify import FAILED_CLASSES, LC, SP  # noqa: E402
 from .results import Classified  # noqa: E402
-from .study import StudyFits, fraction  # noqa: E402
+from .study import StudyFits, boundary_axis, fraction_table  # noqa: E402
 
 CLASS_COLOURS = {"SP": "tab:green", "LC": "tab:red", "failed": "tab:blue"}
 GROUPS = {"SP": (SP,), "LC": (LC,), "failed": FAILED_CLASSES}
 
 
 def _lr_other(result: Classified) -> str:
-    others = [d for d in result.other_dims() if d != "lr"]
-    if "lr" not in result.dims or len(others) != 1:
-        raise ValueError(f"plots need axes seed, lr and one more; got {result.dims}")
-    return others[0]
+    if "lr" not in result.dims:
+        raise ValueError(f"plots need an lr axis; got {result.dims}")
+    return boundary_axis(result)
 
 
 def _table(result: Classified, codes) -> np.ndarray:
-    other = _lr_other(result)
-    frac = fraction(result.classes, codes, result.axis("seed"))
-    return frac if result.other_dims() == ["lr", other] else frac.T
+    return fraction_table(result, codes, _lr_other(result))
 
 
 def phase_diagram(result: Classified) -> plt.Figure:

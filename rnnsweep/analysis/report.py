@@ -27,6 +27,11 @@ PAPER = {
     ("learning_boundary", "post"): (2.65, 0.23, 0.93),
     ("sp_boundary", "nopost"): (4.05, 0.10, 0.99),
     ("no_memory", "no_memory"): (0.38, 0.02, 0.97),
+    # the toy models: the theory's exponents (docs/theory.md), shown in the same column
+    ("learning_boundary", "toy_sp_raw"): (5.0, 0.0, 1.0),
+    ("learning_boundary", "toy_sp_normalized"): (4.0, 0.0, 1.0),
+    ("learning_boundary", "toy_lc_short_response"): (3.0, 0.0, 1.0),
+    ("learning_boundary", "toy_lc_response_equals_delay"): (2.0, 0.0, 1.0),
 }
 LAW_TITLES = {"learning_boundary": "learning boundary (critical delay)", "sp_boundary": "SP boundary",
               "no_memory": "no-memory critical learning rate"}
@@ -35,6 +40,10 @@ LAW_TITLES = {"learning_boundary": "learning boundary (critical delay)", "sp_bou
 def condition(sweeps) -> str:
     """Which of the paper's conditions a study compares with."""
     s = sweeps[0]
+    if s.model.family == "toy_sp":
+        return "toy_sp_normalized" if s.model.normalize else "toy_sp_raw"
+    if s.model.family == "toy_lc":
+        return "toy_lc_response_equals_delay" if s.model.response_equals_delay else "toy_lc_short_response"
     if s.task.name == "no_memory":
         return "no_memory"
     return "post" if s.task.post_ms > 0 else "nopost"
@@ -75,7 +84,7 @@ def analyze(stores: list[str | Path], out: str | Path, *, thresholds: Thresholds
         fits = fit_study(result, fit)
     except ValueError as e:
         notes.append(f"no scaling fit: {e}")
-    has_grid = "lr" in result.dims and len(result.other_dims()) == 2
+    has_grid = "lr" in result.dims and ("delay_ms" in result.dims or "response_ms" in result.dims)
     if has_grid:
         figures += plots.save(plots.phase_diagram(result), out, "phase_diagram")
         figures += plots.save(plots.class_fractions(result), out, "class_fractions")
@@ -86,7 +95,7 @@ def analyze(stores: list[str | Path], out: str | Path, *, thresholds: Thresholds
     figures += plots.save(plots.index_histograms(result), out, "mechanism_index")
     figures += plots.save(plots.loss_curves(loss_by_class(groups, parts), result.name), out, "loss_by_class")
     chosen = choose_cell(result, cell)
-    if chosen is not None:
+    if chosen is not None and sweeps[0].model.mechanism is None:  # toy models have no rates to draw
         figures += plots.save(cell_figure(groups, parts, sweeps, chosen), out, "cell_dynamics")
 
     summary = {
@@ -187,7 +196,7 @@ def render_report(summary: dict[str, Any], fits: StudyFits | None, cond: str) ->
              "| class | networks |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in summary["class_counts"].items()]
     lines += ["", "## Scaling laws", "",
-              "| boundary | beta | std. error | 95% bootstrap interval | R^2 | p | points | paper beta | paper R^2 |",
+              "| boundary | beta | std. error | 95% bootstrap interval | R^2 | p | points | paper (or theory) beta | paper R^2 |",
               "|---|---|---|---|---|---|---|---|---|"]
     if fits is not None:
         for key, law in fits.laws.items():

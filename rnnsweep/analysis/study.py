@@ -23,23 +23,32 @@ class FitConfig:
     boot_seed: int = 0
 
 
-def fraction(classes: np.ndarray, codes, seed_axis: int, seeds: np.ndarray | None = None) -> np.ndarray:
-    """Fraction of finished cells in ``codes`` over the (optionally resampled) seed axis."""
+def boundary_axis(result: Classified) -> str:
+    """The axis along which boundaries are fitted: delay_ms, else response_ms."""
+    for axis in ("delay_ms", "response_ms"):
+        if axis in result.dims:
+            return axis
+    raise ValueError(f"no boundary axis (delay_ms or response_ms) among {result.dims}")
+
+
+def fraction_table(result: Classified, codes, other: str, seeds: np.ndarray | None = None) -> np.ndarray:
+    """(lr, other) table of the fraction of finished cells whose class is in ``codes``. Every other
+    axis (seed, and replicate axes such as a toy model's initial ratio) is pooled; ``seeds``
+    resamples the seed axis."""
+    if "lr" not in result.dims:
+        raise ValueError(f"scaling needs an lr axis; this study has {result.dims}")
+    classes = result.classes
     if seeds is not None:
-        classes = np.take(classes, seeds, axis=seed_axis)
-    finished = np.sum(classes != PENDING, axis=seed_axis)
-    hits = np.sum(np.isin(classes, codes), axis=seed_axis)
+        classes = np.take(classes, seeds, axis=result.axis("seed"))
+    moved = np.moveaxis(classes, [result.axis("lr"), result.axis(other)], [0, 1])
+    moved = moved.reshape(moved.shape[0], moved.shape[1], -1)
+    finished = np.sum(moved != PENDING, axis=-1)
+    hits = np.sum(np.isin(moved, codes), axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(finished > 0, hits / np.maximum(finished, 1), np.nan)
 
 
-def _table(result: Classified, codes, other: str, seeds=None) -> np.ndarray:
-    """(lr, other) table of a class fraction, whatever the axis order."""
-    frac = fraction(result.classes, codes, result.axis("seed"), seeds)
-    dims = result.other_dims()
-    if sorted(dims) != sorted(["lr", other]):
-        raise ValueError(f"scaling needs exactly the axes seed, lr and {other}; this study has {result.dims}")
-    return frac if dims == ["lr", other] else frac.T
+
 
 
 @dataclasses.dataclass
@@ -58,14 +67,18 @@ class StudyFits:
 
 
 def fit_study(result: Classified, cfg: FitConfig = FitConfig()) -> StudyFits:
+    """The study's power laws. The bootstrap over seeds needs at least two seeds (with one, every
+    resample is the same and no interval is reported)."""
     lrs = result.coords["lr"]
     n_seeds = len(result.coords["seed"])
+    if n_seeds < 2:
+        cfg = dataclasses.replace(cfg, n_boot=0)
     if "delay_ms" in result.dims:
         delays = result.coords["delay_ms"]
 
         def estimate(seeds=None):
-            failed = _table(result, FAILED_CLASSES, "delay_ms", seeds)
-            sp = _table(result, (SP,), "delay_ms", seeds)
+            failed = fraction_table(result, FAILED_CLASSES, "delay_ms", seeds)
+            sp = fraction_table(result, (SP,), "delay_ms", seeds)
             tc = critical_delays(lrs, delays, failed, cfg.min_max_failed, cfg.p0)
             tsp = sp_boundaries(lrs, delays, sp, cfg.sp_rates)
             return failed, sp, tc, tsp
@@ -83,7 +96,7 @@ def fit_study(result: Classified, cfg: FitConfig = FitConfig()) -> StudyFits:
         windows = result.coords["response_ms"]
 
         def estimate(seeds=None):
-            failed = _table(result, FAILED_CLASSES, "response_ms", seeds)
+            failed = fraction_table(result, FAILED_CLASSES, "response_ms", seeds)
             return failed, critical_lrs_no_memory(lrs, windows, failed)
 
         failed, lr_c = estimate()

@@ -43,6 +43,11 @@ class ModelFamily:
     recurrent_params: ClassVar[tuple[str, ...]]
     # Fields filled in from the task rather than the [model] table.
     task_fields: ClassVar[tuple[str, ...]] = ("n_inputs", "n_outputs", "dt_ms")
+    # Settings that may also be grid axes; each cell's value reaches ``init`` as a traced keyword.
+    cell_axes: ClassVar[tuple[str, ...]] = ()
+    # "SP" or "LC" for families whose mechanism is known by construction (the toy models); None:
+    # decided per network by the mechanism index.
+    mechanism: ClassVar[str | None] = None
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any], **from_task: Any) -> "ModelFamily":
@@ -62,7 +67,19 @@ class ModelFamily:
         """Raise ``ValueError('model.<field>: ...')`` for impossible settings."""
 
     # --- the pure functions -------------------------------------------------------------
-    def init(self, key: jax.Array, dtype: Any = jnp.float32) -> Params:
+    def init(self, key: jax.Array, dtype: Any = jnp.float32, **cell_args: Any) -> Params:
+        """Initial parameters; ``cell_args`` holds this cell's values of ``cell_axes``."""
+        raise NotImplementedError
+
+    def cell_args(self, coords: dict[str, float], timing: Any = None) -> dict[str, float]:
+        """The traced keyword arguments of ``init`` for one cell, from its coordinates (over this
+        family's settings for ``cell_axes``) and its step counts (``None``: any valid placeholder)."""
+        return {}
+
+    def task_loss(self, params: Params, task: Any, timing: Any, trials: Any, key: jax.Array,
+                  dtype: Any) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+        """Loss and (accuracy, reliability) of one epoch: the full batch of ``trials`` (see
+        :mod:`rnnsweep.tasks`), with ``key`` for the epoch's initial states and noise."""
         raise NotImplementedError
 
     def param_dims(self) -> dict[str, tuple[str, ...]]:
@@ -83,5 +100,5 @@ class ModelFamily:
         raise NotImplementedError
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        shapes = jax.eval_shape(lambda k: self.init(k), jax.random.PRNGKey(0))
+        shapes = jax.eval_shape(lambda k: self.init(k, jnp.float32, **self.cell_args({})), jax.random.PRNGKey(0))
         return {name: tuple(s.shape) for name, s in shapes.items()}

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
+from ..metrics import accuracy_reliability, weighted_mse
 from .base import ModelFamily, Params, register
 
 READOUTS = ("sigmoid", "linear")
@@ -83,7 +84,7 @@ class LeakyRNN(ModelFamily):
         w_rec = xavier_uniform(key, self.n_neurons, self.n_neurons, dtype)
         return {"W_rec": w_rec * (1 - jnp.eye(self.n_neurons, dtype=dtype))}
 
-    def init(self, key: jax.Array, dtype: Any = jnp.float32) -> Params:
+    def init(self, key: jax.Array, dtype: Any = jnp.float32, **cell_args: Any) -> Params:
         k_in, k_bin, k_rec, k_brec, k_out, k_bout = jax.random.split(key, 6)
         n, i, o = self.n_neurons, self.n_inputs, self.n_outputs
         params = {
@@ -132,3 +133,20 @@ class LeakyRNN(ModelFamily):
 
         _, rates = jax.lax.scan(step, r0, drive)
         return rates, self.read(params, rates)
+
+    def task_loss(self, params: Params, task, timing, trials, key: jax.Array, dtype: Any):
+        """Weighted MSE and accuracy/reliability of the full batch; the initial states and the
+        per-step noise come from ``key`` (step ``t``'s noise from ``(key, t)`` alone, so padding
+        the trial changes nothing)."""
+        k_r0, k_noise = jax.random.split(key)
+        n_steps_max, n_trials = trials.inputs.shape[:2]
+        r0 = self.initial_state(k_r0, n_trials, dtype)
+        noise = self.noise_std * step_noise(k_noise, n_steps_max, (n_trials, self.n_neurons), dtype)
+        _, outputs = self.simulate(params, trials.inputs, noise, r0)
+        return weighted_mse(outputs, trials), accuracy_reliability(outputs, trials)
+
+
+def step_noise(key: jax.Array, n_steps: int, shape: tuple[int, ...], dtype: Any) -> jax.Array:
+    """Standard normal noise (n_steps, *shape); step ``t`` depends only on ``(key, t)``, so the first
+    ``T`` steps are the same whatever the padded length."""
+    return jax.vmap(lambda t: jax.random.normal(jax.random.fold_in(key, t), shape, dtype))(jnp.arange(n_steps))
