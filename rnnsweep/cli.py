@@ -1,4 +1,4 @@
-"""The ``rnnsweep`` command line: ``run`` a sweep file into a store, ``analyze`` it, ``info`` on a store."""
+"""The ``rnnsweep`` command line: run, init, submit, analyze, theory, plan, bench, info."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .sweep import SweepError
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .runner import run_sweep
+    from .runner import part_from_env, run_sweep
     from .sweep import load_sweep
 
     sweep = load_sweep(args.sweep)  # validated before anything is created
@@ -21,12 +21,56 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.block_size is not None and args.block_size < 1:
         raise SweepError(f"--block-size: must be >= 1, got {args.block_size}")
     path = args.store or Path("runs") / f"{sweep.name}.zarr"
+    part = _parse_part(args.part) if args.part else part_from_env()
     try:
         run_sweep(sweep, path, resume=args.resume, overwrite=args.overwrite, block_size=args.block_size,
-                  progress=not args.quiet)
+                  progress=not args.quiet, part=part)
     except KeyboardInterrupt:
         return 130
     print(path)
+    return 0
+
+
+def _parse_part(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise SweepError(f"--part: expected i/n like 0/4, got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise SweepError(f"--part: need 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from . import store
+    from .sweep import load_sweep
+
+    sweep = load_sweep(args.sweep)
+    store.create(args.store, sweep, overwrite=args.overwrite)
+    print(f"rnnsweep: created {args.store} for sweep {sweep.name!r} ({sweep.n_cells} cells, all pending)",
+          file=sys.stderr)
+    return 0
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from .cluster import submit
+    from .sweep import load_sweep
+
+    sweep = load_sweep(args.sweep)
+    if args.parts < 1:
+        raise SweepError(f"--parts: must be >= 1, got {args.parts}")
+    path = args.store or Path("runs") / f"{sweep.name}.zarr"
+    slurm = {}
+    for item in args.slurm or []:
+        key, _, value = item.partition("=")
+        if not value:
+            raise SweepError(f"--slurm: expected key=value, got {item!r}")
+        slurm[key] = int(value) if value.isdigit() else value
+    try:
+        submit(args.sweep, path, args.parts, args.logs, cluster="local" if args.local else None, wait=args.wait,
+               slurm=slurm)
+    except RuntimeError as e:
+        raise StoreError(str(e)) from None
     return 0
 
 
@@ -36,7 +80,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     names = [args.sweep] if args.sweep else store.sweep_names(args.store) if Path(args.store, "zarr.json").is_file() else []
     if not names:
         raise StoreError(f"{args.store}: not an rnnsweep store, or it holds no sweep")
-    infos = [store.summary(store.open_group(args.store, name)) for name in names]
+    from .cluster import parts_progress
+
+    infos = [dict(store.summary(store.open_group(args.store, name)), parts=parts_progress(args.store, name))
+             for name in names]
     if args.json:
         print(json.dumps(infos if len(infos) > 1 else infos[0], indent=2))
         return 0
@@ -88,6 +135,55 @@ def _cmd_theory(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from .plan import Throughput, format_plan, plan_sweep
+    from .sweep import load_sweep
+
+    paths = args.sweeps or sorted(Path("sweeps").glob("*.toml"))
+    sweeps = [load_sweep(p) for p in paths]  # validate all before measuring anything
+    if not sweeps:
+        raise SweepError("no sweep files given (and none in ./sweeps)")
+    if args.throughput:
+        if not args.throughput.is_file():
+            raise StoreError(f"--throughput: {args.throughput}: no such file")
+        throughput = Throughput.from_results(args.throughput)
+    else:
+        throughput = Throughput.calibrate()
+    rows = [plan_sweep(s, throughput, args.block_size) for s in sweeps
+            if s.model.family in ("leaky_rnn", "lowrank_rnn")]
+    skipped = [s.name for s in sweeps if s.model.family not in ("leaky_rnn", "lowrank_rnn")]
+    print(format_plan(rows, throughput))
+    if skipped:
+        print(f"(not projected, toy models take seconds: {', '.join(skipped)})")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_benchmarks, write_results
+
+    torch_fn = None
+    baseline = Path(__file__).resolve().parent.parent / "benchmarks" / "torch_baseline.py"
+    if args.torch:
+        import importlib.util
+
+        if not baseline.is_file():
+            print("rnnsweep: the PyTorch baseline lives in benchmarks/ of a source checkout; skipping it", file=sys.stderr)
+        else:
+            spec = importlib.util.spec_from_file_location("torch_baseline", baseline)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            if module.available():
+                torch_fn = lambda n_steps: module.torch_throughput(n_steps, epochs=5)  # noqa: E731
+            else:
+                print("rnnsweep: PyTorch is not installed; skipping the baseline (pip install -e '.[bench]')",
+                      file=sys.stderr)
+    sizes = tuple(int(x) for x in args.sizes.split(","))
+    result = run_benchmarks((args.steps,), sizes, args.min_time, torch_fn)
+    for path in write_results(result, args.out, "rnnsweep " + " ".join(sys.argv[1:])):
+        print(path)
+    return 0
+
+
 def format_info(info: dict) -> str:
     lines = [f"sweep {info['sweep']}: {info['description']}".rstrip(": ")]
     for axis, values in info["grid"].items():
@@ -102,6 +198,8 @@ def format_info(info: dict) -> str:
     for run in info["runs"]:
         lines.append(f"  run {run['started']} -> {run['finished']}: {run['cells_trained']} cells, "
                      f"{run['wall_time_s']} s on {run['device']}")
+    for p in info.get("parts", []):
+        lines.append(f"  part {p['part']}/{p['parts']}: {p['done']}/{p['cells']} cells done, {p['wall_time_s']} s")
     return "\n".join(lines)
 
 
@@ -117,7 +215,26 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--overwrite", action="store_true", help="replace the sweep's results in an existing store")
     run.add_argument("--block-size", type=int, help="cells per vmapped block (default: run.block_size, or from memory)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--part", help="train only part i of n (e.g. 0/4) of a store made by 'rnnsweep init'; "
+                                    "default from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT when set")
     run.set_defaults(func=_cmd_run)
+
+    init = sub.add_parser("init", help="create a sweep's whole store up front (for parts and clusters)")
+    init.add_argument("store", type=Path)
+    init.add_argument("sweep", help="sweep file (TOML)")
+    init.add_argument("--overwrite", action="store_true", help="replace the sweep's results in an existing store")
+    init.set_defaults(func=_cmd_init)
+
+    submit = sub.add_parser("submit", help="run a sweep as a job array of parts through submitit (Slurm or local)")
+    submit.add_argument("sweep", help="sweep file (TOML)")
+    submit.add_argument("--parts", type=int, required=True, help="number of parts (array tasks)")
+    submit.add_argument("--store", type=Path, help="Zarr store (default: runs/<sweep name>.zarr); created if missing")
+    submit.add_argument("--logs", type=Path, default=Path("runs/submitit"), help="submitit's log folder")
+    submit.add_argument("--local", action="store_true", help="use submitit's local executor even if Slurm is there")
+    submit.add_argument("--wait", action="store_true", help="wait for every part to finish")
+    submit.add_argument("--slurm", nargs="*", help="extra executor parameters key=value, e.g. slurm_partition=gpu "
+                                                  "gpus_per_node=1 timeout_min=600")
+    submit.set_defaults(func=_cmd_submit)
 
     ana = sub.add_parser("analyze", help="classify networks, fit scaling laws, draw figures, write a report")
     ana.add_argument("stores", nargs="+", type=Path,
@@ -134,6 +251,21 @@ def build_parser() -> argparse.ArgumentParser:
     theory.add_argument("--t-delays", default="50,100,200,400", help="delays T to measure at (comma separated)")
     theory.add_argument("--overlay", type=Path, nargs="*", help="summary.json files of full-RNN analyses to overlay")
     theory.set_defaults(func=_cmd_theory)
+
+    plan = sub.add_parser("plan", help="projected wall time and peak memory of sweep files before launch")
+    plan.add_argument("sweeps", nargs="*", type=Path, help="sweep files (default: every sweeps/*.toml)")
+    plan.add_argument("--throughput", type=Path, help="benchmarks.json measured on the target machine "
+                                                       "(default: a 20-second calibration here)")
+    plan.add_argument("--block-size", type=int, help="cells per block (default: as the runner chooses)")
+    plan.set_defaults(func=_cmd_plan)
+
+    bench = sub.add_parser("bench", help="quick throughput benchmark on this machine (full suite: benchmarks/run.py)")
+    bench.add_argument("--out", type=Path, default=Path("runs/bench"))
+    bench.add_argument("--steps", type=int, default=46, help="sequence length (16, 46 or 96)")
+    bench.add_argument("--sizes", default="1,8,64", help="ensemble sizes")
+    bench.add_argument("--min-time", type=float, default=2.0)
+    bench.add_argument("--torch", action="store_true", help="also run the PyTorch baseline (needs torch)")
+    bench.set_defaults(func=_cmd_bench)
 
     info = sub.add_parser("info", help="grid, progress, status counts and provenance of a store")
     info.add_argument("store", type=Path)

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import store
-from .sweep import Block, Sweep
+from .sweep import Block, Sweep, Unit
 from .train import STATUS_PENDING, CellHyper, Trainer
 
 CPU_MAX_BLOCK = 512
@@ -66,10 +66,44 @@ def auto_block_size(sweep: Sweep) -> int:
     return size
 
 
-def padded_cells(n_cells: int, largest: int) -> int:
-    """Cell count a block is padded to, so blocks share compiled programs: the next power of two,
-    but never more than the largest block."""
-    return min(largest, 1 << max(0, (n_cells - 1).bit_length()))
+def padded_cells(n_cells: int, largest: int, n_devices: int = 1) -> int:
+    """Cell count a block is padded to, so blocks share compiled programs: rounded up to a quarter
+    octave (multiples of 2^(k-2) between 2^k and 2^(k+1): at most 25% extra cells and four sizes per
+    doubling), never past the largest block; then up to a multiple of the device count."""
+    if n_cells <= 4:
+        n = n_cells
+    else:
+        step = 1 << (n_cells.bit_length() - 3)
+        n = min(max(largest, n_cells), -(-n_cells // step) * step)
+    return -(-n // n_devices) * n_devices
+
+
+def partition(sweep: Sweep, n_parts: int) -> list[list[Unit]]:
+    """Split the grid's units (= store chunks) into ``n_parts`` disjoint parts of similar cost
+    (longest-processing-time first, deterministic). Asserts that no two parts share a chunk."""
+    units = sorted(sweep.units(), key=lambda u: (-len(u.cells) * u.n_epochs * u.n_steps, str(u.index)))
+    parts: list[list[Unit]] = [[] for _ in range(n_parts)]
+    load = [0] * n_parts
+    for u in units:
+        k = min(range(n_parts), key=lambda i: (load[i], i))
+        parts[k].append(u)
+        load[k] += len(u.cells) * u.n_epochs * u.n_steps
+    seen: set[str] = set()
+    for part in parts:
+        for u in part:
+            key = str(u.index)
+            assert key not in seen, f"chunk {key} assigned to two parts"
+            seen.add(key)
+    assert len(seen) == len(units)
+    return parts
+
+
+def part_from_env() -> tuple[int, int] | None:
+    """(i, n) from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT, when set."""
+    task, count = os.environ.get("SLURM_ARRAY_TASK_ID"), os.environ.get("SLURM_ARRAY_TASK_COUNT")
+    if task is None or count is None:
+        return None
+    return int(task), int(count)
 
 
 def pad_hypers(hypers: CellHyper, n: int) -> CellHyper:
@@ -89,26 +123,42 @@ def run_sweep(
     overwrite: bool = False,
     block_size: int | None = None,
     progress: bool = True,
+    part: tuple[int, int] | None = None,
     log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
 ) -> RunReport:
-    """Train every pending cell of ``sweep`` into ``store_path``. See the README for the semantics
-    of ``resume`` and ``overwrite``."""
+    """Train every pending cell of ``sweep`` (or of part ``i`` of ``n``) into ``store_path``. See the
+    README for the semantics of ``resume``, ``overwrite`` and parts."""
     t_start = time.perf_counter()
     started = store._now()
-    if store.group_exists(store_path, sweep.name) and resume and not overwrite:
+    if part is not None:
+        i, n = part
+        if not (n >= 1 and 0 <= i < n):
+            raise store.StoreError(f"--part: need 0 <= i < n, got {i}/{n}")
+        if overwrite:
+            raise store.StoreError("--part cannot --overwrite: run 'rnnsweep init --overwrite' first")
+        if not store.group_exists(store_path, sweep.name):
+            raise store.StoreError(f"{store_path}: no store for sweep {sweep.name!r}; create it first with "
+                                   f"'rnnsweep init {store_path} SWEEP' (parts never create the store)")
         group = store.open_group(store_path, sweep.name, mode="r+")
         store.check_same_sweep(group, sweep)
+        candidates = partition(sweep, n)[i]
+    elif store.group_exists(store_path, sweep.name) and resume and not overwrite:
+        group = store.open_group(store_path, sweep.name, mode="r+")
+        store.check_same_sweep(group, sweep)
+        candidates = sweep.units()
     else:
         group = store.create(store_path, sweep, overwrite=overwrite)
+        candidates = sweep.units()
 
     status = store.read_status(group)
-    pending = [u for u in sweep.units() if np.any(status[u.index] == STATUS_PENDING)]
+    pending = [u for u in candidates if np.any(status[u.index] == STATUS_PENDING)]
     size = block_size or (sweep.run.block_size if sweep.run.block_size != "auto" else auto_block_size(sweep))
     blocks = sweep.blocks(size, pending)
     n_cells = sum(b.n_cells for b in blocks)
     total_work = sum(b.network_epochs for b in blocks)
     device = jax.devices()[0]
-    log(f"rnnsweep: sweep {sweep.name!r}: {sweep.n_cells} cells, {n_cells} to train in {len(blocks)} blocks "
+    where = f" (part {part[0]} of {part[1]})" if part else ""
+    log(f"rnnsweep: sweep {sweep.name!r}{where}: {sweep.n_cells} cells, {n_cells} to train in {len(blocks)} blocks "
         f"(block size {size}) on {device.platform}:{device.device_kind} x{len(jax.devices())} -> {store_path}")
     if not blocks:
         log("rnnsweep: nothing to do, every cell is finished")
@@ -127,22 +177,31 @@ def run_sweep(
         bar.close()
         log(f"rnnsweep: interrupted after {cells_done} cells; finished blocks are saved. "
             "Run the same command with --resume to finish.")
-        store.record_run(store_path, group, started, time.perf_counter() - t_start, cells_done,
-                         f"{device.platform}:{device.device_kind}")
+        _record(store_path, group, part, started, time.perf_counter() - t_start, cells_done, device)
         raise
     bar.close()
     wall = time.perf_counter() - t_start
-    store.record_run(store_path, group, started, wall, cells_done, f"{device.platform}:{device.device_kind}")
+    _record(store_path, group, part, started, wall, cells_done, device)
     report = RunReport(cells_done, total_work, len(blocks), trainer.trace_count, wall)
     log(f"rnnsweep: trained {cells_done} cells ({total_work} network-epochs) in {wall:.1f} s = "
         f"{report.network_epochs_per_s:.1f} network-epochs/s; {report.compiles} compiled block programs")
     return report
 
 
+def _record(store_path, group, part, started, wall, cells, device) -> None:
+    """A whole run updates the group's attributes; a part writes its own record (parts run at the
+    same time and must not race on the group's metadata)."""
+    kind = f"{device.platform}:{device.device_kind} x{len(jax.devices())}"
+    if part is None:
+        store.record_run(store_path, group, started, wall, cells, kind)
+    else:
+        store.record_part_run(store_path, group, part, started, wall, cells, kind)
+
+
 def _train_block(group, sweep: Sweep, trainer: Trainer, block: Block, largest: int, bar: tqdm) -> int:
     cells = block.cells
     n = len(cells)
-    hypers = pad_hypers(sweep.hypers(cells), padded_cells(n, largest))
+    hypers = pad_hypers(sweep.hypers(cells), padded_cells(n, largest, len(trainer.devices)))
     budgets = np.array([c.n_epochs for c in cells])
     credited = np.zeros(n, dtype=np.int64)
 

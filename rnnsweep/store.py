@@ -198,6 +198,29 @@ def record_run(path: str | Path, group: zarr.Group, started: str, wall_time_s: f
     consolidate(path)
 
 
+PARTS_DIR = "_parts"
+
+
+def record_part_run(path: str | Path, group: zarr.Group, part: tuple[int, int], started: str, wall_time_s: float,
+                    n_cells: int, device: str) -> None:
+    """Append a part's run record to its own JSON file beside the arrays (atomic replace)."""
+    i, n = part
+    folder = Path(path) / group.attrs["sweep_name"] / PARTS_DIR
+    folder.mkdir(exist_ok=True)
+    file = folder / f"part-{i}-of-{n}.json"
+    runs = json.loads(file.read_text()) if file.exists() else []
+    runs.append({"part": i, "parts": n, "started": started, "finished": _now(), "wall_time_s": round(wall_time_s, 3),
+                 "cells_trained": n_cells, "device": device})
+    tmp = file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(runs, indent=1))
+    tmp.replace(file)
+
+
+def part_runs(path: str | Path, name: str) -> list[dict[str, Any]]:
+    folder = Path(path) / name / PARTS_DIR
+    return [r for f in sorted(folder.glob("part-*.json")) for r in json.loads(f.read_text())] if folder.is_dir() else []
+
+
 def summary(group: zarr.Group) -> dict[str, Any]:
     """Grid, progress and provenance of a sweep's group (what ``rnnsweep info`` prints)."""
     status = read_status(group)

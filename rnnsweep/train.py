@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .models import ModelFamily, Params
 from .optim import OPTIMIZERS, make_optimizer
@@ -85,12 +86,16 @@ def _tree_max_abs(tree: Any) -> jax.Array:
 class Trainer:
     """Pure training functions for one (model, task, train) configuration."""
 
-    def __init__(self, model: ModelFamily, task: TaskConfig, train: TrainConfig):
+    def __init__(self, model: ModelFamily, task: TaskConfig, train: TrainConfig, devices=None):
         if train.optimizer not in OPTIMIZERS:
             raise ValueError(f"train.optimizer: unknown optimizer {train.optimizer!r}")
         self.model, self.task, self.train = model, task, train
         self.dtype = jnp.dtype(train.dtype)
         self.trace_count = 0  # how many block programs were traced (== compiled)
+        # The cell axis of a block is sharded over every local device (no communication: cells
+        # are independent); blocks must then hold a multiple of len(devices) cells.
+        self.devices = list(jax.devices() if devices is None else devices)
+        self.mesh = Mesh(np.array(self.devices), ("cells",)) if len(self.devices) > 1 else None
         self._run_chunk = jax.jit(self._chunk_block, static_argnames=("n_steps_max", "n_epochs"))
         self._init_block = jax.jit(jax.vmap(self.init_cell))
         self._train_single = jax.jit(self.train_cell, static_argnames=("n_steps_max", "n_epochs_max"))
@@ -172,9 +177,18 @@ class Trainer:
             stack.enter_context(jax.enable_x64(True))
         return stack
 
+    def shard(self, tree: Any) -> Any:
+        """Place a block's per-cell arrays with the cell axis split over the devices."""
+        if self.mesh is None:
+            return tree
+        n = len(jax.tree_util.tree_leaves(tree)[0])
+        if n % len(self.devices):
+            raise ValueError(f"a block of {n} cells cannot be split over {len(self.devices)} devices")
+        return jax.device_put(tree, NamedSharding(self.mesh, PartitionSpec("cells")))
+
     def init_block(self, hypers: CellHyper) -> CellState:
         with self.numerics():
-            return self._init_block(hypers)
+            return self._init_block(self.shard(hypers))
 
     def run_chunk(self, states: CellState, hypers: CellHyper, epoch0: int, n_steps_max: int) -> tuple[CellState, jax.Array]:
         """Advance every cell of a block by ``chunk_epochs`` epochs. Curves: (cells, chunk, 4)."""
@@ -189,6 +203,8 @@ class Trainer:
 
     def train_block(self, hypers: CellHyper, n_steps_max: int, n_epochs_max: int, on_chunk=None) -> tuple[CellState, np.ndarray]:
         """Train a whole block, chunk by chunk. Returns the final states and curves (cells, epochs, 4)."""
+        with self.numerics():
+            hypers = self.shard(jax.tree_util.tree_map(jnp.asarray, hypers))
         states = self.init_block(hypers)
         pieces = []
         for epoch0 in range(0, n_epochs_max, self.train.chunk_epochs):

@@ -57,6 +57,6 @@ def write_sweep(tmp_path):
 
 def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
     """Run ``python -m rnnsweep.cli ARGS`` in a real subprocess."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = kwargs.pop("env", None) or dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.run([sys.executable, "-m", "rnnsweep.cli", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, env=env, cwd=kwargs.pop("cwd", ROOT), **kwargs)

@@ -1,0 +1,69 @@
+"""Benchmarks and the projection of sweep files (what they compute, not how fast: timings live in
+benchmarks/results)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_cli
+from rnnsweep.bench import flops_per_network_epoch, run_benchmarks, write_results
+from rnnsweep.plan import Throughput, plan_sweep, relative_cost
+from rnnsweep.runner import padded_cells
+from rnnsweep.sweep import load_sweep
+
+
+def test_flop_count_is_the_stated_formula():
+    assert flops_per_network_epoch(46) == 6 * 128 * 46 * 100 * 104
+
+
+def test_benchmark_run_writes_json_table_and_plot(tmp_path):
+    result = run_benchmarks(steps=(16,), sizes=(1, 2), min_time=0.05, peak_sizes=(256,), log=lambda s: None,
+                            torch_fn=lambda n: {"steps": n, "net_epochs_per_s": 10.0, "processes": 2})
+    assert result["peak"]["gflops"] > 0
+    assert [r["cells"] for r in result["engine"]] == [1, 2]
+    row = result["summary"][0]
+    best = max(r["net_epochs_per_s"] for r in result["engine"])
+    assert row["engine_best"] == best and row["vs_torch"] == pytest.approx(best / 10.0)
+    paths = write_results(result, tmp_path, "pytest")
+    data = json.loads(paths[0].read_text())
+    assert data["command"] == "pytest" and data["machine"]["cores"] >= 1
+    table = paths[1].read_text()
+    assert "| 16 | 2 |" in table and "engine / PyTorch" in table
+    assert paths[2].stat().st_size > 5000
+
+
+def test_throughput_interpolates_per_step_cost_in_log_t():
+    tp = Throughput(np.array([16.0, 96.0]), np.array([200.0, 40.0]), "test")
+    assert tp.seconds_per_cell_step(16) == pytest.approx(1 / (200 * 16))
+    assert tp.seconds_per_cell_step(96) == pytest.approx(1 / (40 * 96))
+    mid = tp.seconds_per_cell_step(int(np.sqrt(16 * 96)))
+    ends = sorted([tp.seconds_per_cell_step(16), tp.seconds_per_cell_step(96)])
+    assert ends[0] < mid < ends[1]
+
+
+def test_plan_sums_block_costs():
+    sweep = load_sweep(ROOT / "sweeps" / "demo.toml")
+    tp = Throughput(np.array([46.0]), np.array([100.0]), "test")
+    plan = plan_sweep(sweep, tp, block_size=8)
+    blocks = sweep.blocks(8)
+    largest = max(b.n_cells for b in blocks)
+    expected = sum(padded_cells(b.n_cells, largest) * b.n_epochs_max * b.n_steps_max for b in blocks) / (100 * 46)
+    assert plan["hours"] * 3600 == pytest.approx(expected * relative_cost(sweep))
+    assert plan["cells"] == 48 and plan["network_epochs"] == sum(c.n_epochs for c in sweep.cells())
+    assert 0 < plan["peak_memory_gb"] < 1
+    assert relative_cost(load_sweep(ROOT / "sweeps" / "dcd_nopost_broad.toml")) == 1.0
+
+
+def test_plan_cli_projects_every_paper_sweep(tmp_path):
+    path = tmp_path / "benchmarks.json"
+    path.write_text(json.dumps({"machine": {"device": "test"}, "engine": [
+        {"steps": 16, "cells": 64, "net_epochs_per_s": 1e5}, {"steps": 96, "cells": 64, "net_epochs_per_s": 2e4}]}))
+    proc = run_cli("plan", "--throughput", path)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("dcd_nopost_broad", "dcd_nopost_narrow", "dcd_post", "dcd_long_tau", "no_memory", "total"):
+        assert name in proc.stdout
+    total = [line for line in proc.stdout.splitlines() if line.startswith("total")][0]
+    assert int(total.split()[1]) == 81548  # the paper's ~81,500 networks plus the 48 of the demo
+    bad = run_cli("plan", "--throughput", tmp_path / "missing.json")
+    assert bad.returncode == 2 and "no such file" in bad.stderr
