@@ -17,7 +17,6 @@ backward twice that). Elementwise work (tanh, noise, loss) is not counted.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import platform

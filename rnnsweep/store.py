@@ -9,6 +9,8 @@ Layout of one sweep's group (``<store>/<sweep name>``), readable by ``xarray.ope
     epochs_run        (*grid,) int32         epochs with recorded metrics
     n_epochs          (*grid,) int32         the cell's epoch budget
     param_<name>      (*grid, *param dims)   final parameters (W_rec: neuron x neuron_pre, ...)
+    _parts/           subgroup; part-<i>-of-<n>.json run records of `run --part` (one file per part)
+    analysis/         subgroup written by `rnnsweep analyze` (classes, mechanism_index, output_rms)
 
 Chunks along the grid axes are one *unit* (all seeds, or ``run.seeds_per_chunk`` of them, of one
 combination of the other coordinates), so the blocks that write them never share a chunk. A
@@ -35,6 +37,7 @@ from .sweep import Sweep, Unit
 from .train import CURVES, STATUS_NAMES
 
 EPOCH_CHUNK = 2048
+PARTS_DIR = "_parts"
 
 
 class StoreError(RuntimeError):
@@ -108,6 +111,9 @@ def create(path: str | Path, sweep: Sweep, overwrite: bool = False) -> zarr.Grou
             fill_value=np.nan, dimension_names=axes + list(dims[pname]),
         )
 
+    # A subgroup whose folder holds one JSON run record per part (parts run at the same time and
+    # must not race on shared metadata); being a zarr group, zarr lists it without complaint.
+    group.create_group(PARTS_DIR)
     devices = jax.devices()
     group.attrs.update({
         "sweep_name": sweep.name,
@@ -198,15 +204,12 @@ def record_run(path: str | Path, group: zarr.Group, started: str, wall_time_s: f
     consolidate(path)
 
 
-PARTS_DIR = "_parts"
-
-
 def record_part_run(path: str | Path, group: zarr.Group, part: tuple[int, int], started: str, wall_time_s: float,
                     n_cells: int, device: str) -> None:
     """Append a part's run record to its own JSON file beside the arrays (atomic replace)."""
     i, n = part
     folder = Path(path) / group.attrs["sweep_name"] / PARTS_DIR
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(exist_ok=True)  # created with the store; kept for stores made before it was
     file = folder / f"part-{i}-of-{n}.json"
     runs = json.loads(file.read_text()) if file.exists() else []
     runs.append({"part": i, "parts": n, "started": started, "finished": _now(), "wall_time_s": round(wall_time_s, 3),

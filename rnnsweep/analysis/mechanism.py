@@ -20,7 +20,6 @@ run serves both: its first 5 trial lengths are the 5x run.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import jax
 import jax.numpy as jnp
