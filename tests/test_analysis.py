@@ -210,3 +210,17 @@ def test_analyze_cli_on_a_tiny_store(tmp_path, write_sweep):
         "classes", "mechanism_index", "output_rms"]
     bad = run_cli("analyze", tmp_path / "nope.zarr", "--out", out)
     assert bad.returncode == 2 and "not an rnnsweep store" in bad.stderr
+
+
+def test_partly_finished_grid_counts_only_finished_cells():
+    from rnnsweep.analysis.classify import PENDING
+    from rnnsweep.analysis.study import fraction_table
+
+    result, _ = planted_study(n_seeds=4)
+    result.classes[:2, 0, :] = PENDING  # half the seeds of the largest lr not trained yet
+    result.classes[:, 1, 3] = PENDING  # one (lr, delay) pair not trained at all
+    assert result.coverage() == pytest.approx(1 - (2 * 21 + 4) / result.classes.size)  # disjoint regions
+    table = fraction_table(result, (NO_LEARNING,), "delay_ms")
+    expected = np.mean(result.classes[2:, 0, :] == NO_LEARNING, axis=0)
+    np.testing.assert_allclose(table[0], expected)
+    assert np.isnan(table[1, 3]) and np.isfinite(table[1, 2])
