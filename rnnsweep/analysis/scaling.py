@@ -78,7 +78,7 @@ def _fit(fn: Callable, x: np.ndarray, y: np.ndarray, p0: tuple[float, float],
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            popt, _ = optimize.curve_fit(fn, x, y, p0=best, maxfev=20000)
+            popt, _ = optimize.curve_fit(fn, x, y, p0=best, maxfev=2000)
         if _sse(fn, x, y, popt) <= _sse(fn, x, y, best) and np.all(np.isfinite(popt)):
             best = tuple(popt)
     except (RuntimeError, ValueError):
