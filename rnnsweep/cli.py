@@ -164,16 +164,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     torch_fn = None
     baseline = Path(__file__).resolve().parent.parent / "benchmarks" / "torch_baseline.py"
     if args.torch:
-        import importlib.util
-
         if not baseline.is_file():
             print("rnnsweep: the PyTorch baseline lives in benchmarks/ of a source checkout; skipping it", file=sys.stderr)
         else:
-            spec = importlib.util.spec_from_file_location("torch_baseline", baseline)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            if module.available():
-                torch_fn = lambda n_steps: module.torch_throughput(n_steps, epochs=5)  # noqa: E731
+            # importable by name, so that its spawned worker processes can import it too
+            sys.path.insert(0, str(baseline.parent))
+            import torch_baseline
+
+            if torch_baseline.available():
+                torch_fn = lambda n_steps: torch_baseline.torch_throughput(n_steps, epochs=5)  # noqa: E731
             else:
                 print("rnnsweep: PyTorch is not installed; skipping the baseline (pip install -e '.[bench]')",
                       file=sys.stderr)

@@ -67,3 +67,15 @@ def test_plan_cli_projects_every_paper_sweep(tmp_path):
     assert int(total.split()[1]) == 81548  # the paper's ~81,500 networks plus the 48 of the demo
     bad = run_cli("plan", "--throughput", tmp_path / "missing.json")
     assert bad.returncode == 2 and "no such file" in bad.stderr
+
+
+def test_bench_cli_runs_and_handles_the_torch_baseline(tmp_path):
+    proc = run_cli("bench", "--steps", "16", "--sizes", "1", "--min-time", "0.05", "--torch", "--out", tmp_path / "b",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "b" / "benchmarks.json").read_text())
+    assert data["engine"][0]["cells"] == 1 and data["single"][0]["steps"] == 16
+    if data["machine"]["torch"]:
+        assert data["torch"][0]["processes"] >= 1  # the baseline ran in its own worker processes
+    else:
+        assert "PyTorch is not installed" in proc.stderr and data["torch"] == []
