@@ -139,16 +139,12 @@ def run_sweep(
         if not store.group_exists(store_path, sweep.name):
             raise store.StoreError(f"{store_path}: no store for sweep {sweep.name!r}; create it first with "
                                    f"'rnnsweep init {store_path} SWEEP' (parts never create the store)")
+    if part is not None or (store.group_exists(store_path, sweep.name) and resume and not overwrite):
         group = store.open_group(store_path, sweep.name, mode="r+")
         store.check_same_sweep(group, sweep)
-        candidates = partition(sweep, n)[i]
-    elif store.group_exists(store_path, sweep.name) and resume and not overwrite:
-        group = store.open_group(store_path, sweep.name, mode="r+")
-        store.check_same_sweep(group, sweep)
-        candidates = sweep.units()
     else:
         group = store.create(store_path, sweep, overwrite=overwrite)
-        candidates = sweep.units()
+    candidates = partition(sweep, part[1])[part[0]] if part is not None else sweep.units()
 
     status = store.read_status(group)
     pending = [u for u in candidates if np.any(status[u.index] == STATUS_PENDING)]

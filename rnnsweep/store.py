@@ -269,10 +269,3 @@ def write_analysis(path: str | Path, sweep_name: str, arrays: dict[str, tuple[np
     sub.attrs.update({**attrs, "created": _now()})
     consolidate(path)
 
-
-def read_analysis(path: str | Path, sweep_name: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    group = open_group(path, sweep_name)
-    if ANALYSIS_GROUP not in group:
-        raise StoreError(f"{path}: sweep {sweep_name!r} has not been analysed yet (run rnnsweep analyze)")
-    sub = group[ANALYSIS_GROUP]
-    return {name: np.asarray(a[...]) for name, a in sub.arrays()}, dict(sub.attrs)

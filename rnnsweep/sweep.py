@@ -115,9 +115,12 @@ class Sweep:
 
     def cell(self, index: tuple[int, ...]) -> Cell:
         coords = self.coords_at(index)
+        return Cell(index, coords, self.timing_at(coords), epochs_for(self.epochs_rule, self.cell_settings(coords)))
+
+    def timing_at(self, coords: dict[str, float]) -> Timing:
+        """Step counts of the cell at these coordinates."""
         settings = self.cell_settings(coords)
-        timing = self.task.timing(settings["delay_ms"], settings["response_ms"], settings["post_ms"])
-        return Cell(index, coords, timing, epochs_for(self.epochs_rule, settings))
+        return self.task.timing(settings["delay_ms"], settings["response_ms"], settings["post_ms"])
 
     def cell_settings(self, coords: dict[str, float]) -> dict[str, float]:
         """lr and durations of a cell: its coordinates over the fixed settings."""

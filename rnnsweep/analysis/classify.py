@@ -24,6 +24,8 @@ CLASS_NAMES = ("pending", "no_learning", "unstable", "stopped", "SP", "LC")
 PENDING, NO_LEARNING, UNSTABLE, STOPPED, SP, LC = range(6)
 FAILED_CLASSES = (NO_LEARNING, UNSTABLE, STOPPED)
 LEARNED_CLASSES = (SP, LC)
+# The three groups the figures and fits talk about.
+CLASS_GROUPS = {"SP": (SP,), "LC": (LC,), "failed": FAILED_CLASSES}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,12 +9,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .classify import FAILED_CLASSES, LC, SP  # noqa: E402
+from .classify import CLASS_GROUPS, LC, SP  # noqa: E402
 from .results import Classified  # noqa: E402
 from .study import StudyFits, boundary_axis, fraction_table  # noqa: E402
 
 CLASS_COLOURS = {"SP": "tab:green", "LC": "tab:red", "failed": "tab:blue"}
-GROUPS = {"SP": (SP,), "LC": (LC,), "failed": FAILED_CLASSES}
 
 
 def _lr_other(result: Classified) -> str:
@@ -31,7 +30,7 @@ def phase_diagram(result: Classified) -> plt.Figure:
     """RGB image over (lr, other axis): red = LC fraction, green = SP, blue = failed."""
     other = _lr_other(result)
     lrs, xs = result.coords["lr"], result.coords[other]
-    rgb = np.stack([_table(result, GROUPS[k]) for k in ("LC", "SP", "failed")], axis=-1)
+    rgb = np.stack([_table(result, CLASS_GROUPS[k]) for k in ("LC", "SP", "failed")], axis=-1)
     rgb = np.nan_to_num(rgb, nan=1.0)  # unfinished cells show white
     order = np.argsort(lrs)  # small learning rates at the bottom
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
@@ -56,7 +55,7 @@ def class_fractions(result: Classified) -> plt.Figure:
     fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
     colours = plt.cm.viridis(np.linspace(0, 1, len(lrs)))
     for ax, name in zip(axes, ("SP", "LC", "failed")):
-        table = _table(result, GROUPS[name])
+        table = _table(result, CLASS_GROUPS[name])
         for i, lr in enumerate(lrs):
             ax.plot(xs, table[i], "o-", ms=3, color=colours[i], label=f"lr {lr:.2g}")
         ax.set_title(f"{name} fraction")

@@ -16,7 +16,7 @@ import numpy as np
 from .. import store
 from ..sweep import parse_sweep
 from . import plots
-from .classify import CLASS_NAMES, FAILED_CLASSES, LC, PENDING, SP, Thresholds
+from .classify import CLASS_GROUPS, CLASS_NAMES, LC, PENDING, SP, Thresholds
 from .mechanism import MechanismConfig, probe_run
 from .results import Classified, classify_sweep, combine, save
 from .study import FitConfig, StudyFits, fit_study
@@ -123,23 +123,23 @@ def analyze(stores: list[str | Path], out: str | Path, *, thresholds: Thresholds
 
 def loss_by_class(groups, parts: list[Classified]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per-epoch mean, SEM and count of the loss of each class group, streamed from the stores."""
-    groups_of = {"SP": (SP,), "LC": (LC,), "failed": FAILED_CLASSES}
     n_ep = max(store.open_group(p, n)["epoch"].shape[0] for p, n in groups)
-    acc = {k: [np.zeros(n_ep), np.zeros(n_ep), np.zeros(n_ep)] for k in groups_of}
+    acc = {k: [np.zeros(n_ep), np.zeros(n_ep), np.zeros(n_ep)] for k in CLASS_GROUPS}
     for (path, name), part in zip(groups, parts):
         group = store.open_group(path, name)
         for i in range(part.classes.shape[0]):
             loss = store.read(group, "loss", i)
             cls = part.classes[i]
-            for key, codes in groups_of.items():
+            for key, codes in CLASS_GROUPS.items():
                 sel = loss[np.isin(cls, codes)]
                 if sel.size == 0:
                     continue
                 ok = np.isfinite(sel)
+                finite = np.where(ok, sel, 0)
                 s, s2, c = acc[key]
                 e = sel.shape[-1]
-                s[:e] += np.where(ok, sel, 0).sum(0)
-                s2[:e] += np.where(ok, sel, 0).__pow__(2).sum(0)
+                s[:e] += finite.sum(0)
+                s2[:e] += (finite**2).sum(0)
                 c[:e] += ok.sum(0)
     result = {}
     for key, (s, s2, c) in acc.items():
@@ -178,8 +178,7 @@ def cell_figure(groups, parts, sweeps, chosen: dict[str, float]):
     group = store.open_group(path, name)
     ix = tuple(int(np.flatnonzero(part.coords[d] == chosen[d])[0]) for d in part.dims)
     params = {n[len("param_"):]: jnp.asarray(group[n][ix]) for n, _ in group.arrays() if n.startswith("param_")}
-    settings = sweep.cell_settings({d: chosen[d] for d in part.dims})
-    timing = sweep.task.timing(settings["delay_ms"], settings["response_ms"], settings["post_ms"])
+    timing = sweep.timing_at({d: chosen[d] for d in part.dims})
     n = int(timing.n_steps)
     trials = (0, sweep.task.trials_per_cue) if sweep.task.n_outputs > 1 else (0,)
     with jax.default_matmul_precision("highest"):

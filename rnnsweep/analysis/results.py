@@ -82,8 +82,7 @@ def _measure(group, sweep: Sweep, dims, cells: np.ndarray, index, rms, cfg: Mech
     """Mechanism measures of the given cells, grouped by trial length."""
     by_length: dict[tuple, list] = {}
     for ix in map(tuple, cells):
-        settings = sweep.cell_settings({d: float(group[d][ix[k]]) for k, d in enumerate(dims)})
-        timing = sweep.task.timing(settings["delay_ms"], settings["response_ms"], settings["post_ms"])
+        timing = sweep.timing_at({d: float(group[d][ix[k]]) for k, d in enumerate(dims)})
         by_length.setdefault(tuple(int(x) for x in timing), []).append(ix)
     names = [n for n, _ in group.arrays() if n.startswith("param_")]
     for steps, members in tqdm(sorted(by_length.items()), desc="mechanism index", disable=not progress, leave=False):
