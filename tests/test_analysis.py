@@ -131,6 +131,8 @@ def test_power_law_exact_and_bad_input():
     law = power_law(x, 3.0 * x**-4.05)
     assert law.beta == pytest.approx(4.05) and law.r2 == pytest.approx(1.0) and law.beta_se < 1e-6
     assert power_law(np.array([1.0, np.nan]), np.array([1.0, 2.0])) is None
+    # every boundary at the same delay (a small grid): no slope to fit, not a crash
+    assert power_law(np.array([50.0, 50.0, 50.0]), np.array([0.5, 0.2, 0.1])) is None
 
 
 def test_no_memory_critical_lr_from_a_logistic_in_log_lr():

@@ -107,7 +107,7 @@ def power_law(x: np.ndarray, lr: np.ndarray) -> PowerLaw | None:
     """Fit ``log(lr) = B log(x) + log A`` over points with finite positive ``x``; ``beta = -B``."""
     x, lr = np.asarray(x, float), np.asarray(lr, float)
     ok = np.isfinite(x) & (x > 0) & np.isfinite(lr) & (lr > 0)
-    if ok.sum() < 3:
+    if ok.sum() < 3 or np.ptp(np.log(x[ok])) == 0:  # too few points, or no spread to fit a slope to
         return None
     res = stats.linregress(np.log(x[ok]), np.log(lr[ok]))
     return PowerLaw(-float(res.slope), float(res.stderr), float(res.intercept), float(res.rvalue**2),

@@ -1,0 +1,48 @@
+"""Results do not change by accident: tiny sweeps and one small analysis against golden outputs.
+
+The golden files (tests/data/golden/) were made by ``python tests/golden.py``. The comparison is to
+float tolerance by default, because another CPU may round differently; set RNNSWEEP_GOLDEN_EXACT=1
+to demand bit-identical arrays (true on the machine that wrote them, for an unchanged computation).
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+import golden
+
+EXACT = os.environ.get("RNNSWEEP_GOLDEN_EXACT") == "1"
+
+
+def assert_matches(actual: dict, name: str, rtol=1e-4, atol=1e-5):
+    expected = dict(np.load(golden.DATA / f"{name}.npz"))
+    assert sorted(actual) == sorted(expected), name
+    for key, want in expected.items():
+        got = actual[key]
+        assert got.shape == want.shape and got.dtype == want.dtype, f"{name}:{key}"
+        if EXACT or got.dtype.kind in "iub":
+            np.testing.assert_array_equal(got, want, err_msg=f"{name}:{key}")
+        else:
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, equal_nan=True, err_msg=f"{name}:{key}")
+
+
+@pytest.mark.parametrize("name", sorted(golden.SWEEPS))
+def test_tiny_sweeps_train_to_the_golden_results(name, tmp_path):
+    path, sweep_name = golden.train(golden.SWEEPS[name], tmp_path)
+    assert_matches(golden.read_results(path, sweep_name), name)
+
+
+@pytest.fixture(scope="module")
+def analysis_store(tmp_path_factory):
+    return golden.train(golden.ANALYSIS_SWEEP, tmp_path_factory.mktemp("golden_analysis"))
+
+
+def test_analysis_sweep_trains_to_the_golden_results(analysis_store):
+    path, name = analysis_store
+    assert_matches(golden.read_results(path, name), name)
+
+
+def test_analysis_gives_the_golden_classes_index_and_fits(analysis_store):
+    path, _ = analysis_store
+    assert_matches(golden.analysis_results(path), "analysis_results", rtol=1e-3, atol=1e-3)
