@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import schedule
+from .executor import Executor
 from .sweep import Sweep, parse_sweep
 from .train import Trainer
 
@@ -101,8 +103,8 @@ def engine_throughput(n_cells: int, n_steps: int, chunk: int = 10, min_time: flo
                       n_neurons: int = 100) -> dict[str, float]:
     """Network-epochs/s of one block of ``n_cells`` (compile excluded)."""
     sweep = bench_sweep(n_cells, n_steps, n_neurons, chunk)
-    trainer = Trainer(sweep.model, sweep.task, sweep.train)
-    hypers = sweep.hypers(sweep.cells())
+    trainer = Executor(Trainer(sweep.model, sweep.task, sweep.train))
+    hypers = schedule.cell_hypers(sweep, sweep.cells())
     states = trainer.init_block(hypers)
     t0 = time.perf_counter()
     states, _ = trainer.run_chunk(states, hypers, 0, n_steps)
@@ -123,8 +125,8 @@ def engine_throughput(n_cells: int, n_steps: int, chunk: int = 10, min_time: flo
 def single_throughput(n_steps: int, n_networks: int = 3, epochs: int = 20, n_neurons: int = 100) -> dict[str, float]:
     """The engine's jitted single-network trainer, one network after another."""
     sweep = bench_sweep(n_networks, n_steps, n_neurons)
-    trainer = Trainer(sweep.model, sweep.task, sweep.train)
-    hypers = sweep.hypers(sweep.cells())
+    trainer = Executor(Trainer(sweep.model, sweep.task, sweep.train))
+    hypers = schedule.cell_hypers(sweep, sweep.cells())
     take = lambda i: jax.tree_util.tree_map(lambda x: np.asarray(x)[i], hypers)
     jax.block_until_ready(trainer.train_single(take(0), n_steps, epochs))  # compile
     t0 = time.perf_counter()
@@ -134,17 +136,9 @@ def single_throughput(n_steps: int, n_networks: int = 3, epochs: int = 20, n_neu
     return {"steps": n_steps, "net_epochs_per_s": rate, "gflops": rate * flops_per_network_epoch(n_steps, n_neurons) / 1e9}
 
 
-def max_cells_for_memory(n_steps: int, fraction: float = 0.25) -> int:
-    from .runner import bytes_per_cell
-
-    sweep = bench_sweep(1, n_steps)
-    try:
-        limit = (jax.devices()[0].memory_stats() or {}).get("bytes_limit")
-    except Exception:
-        limit = None
-    if not limit:
-        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return max(1, int(fraction * limit // bytes_per_cell(sweep, n_steps)))
+def max_cells_for_memory(n_steps: int) -> int:
+    """Cells of the benchmark network that the memory rule allows in one block."""
+    return schedule.max_cells(bench_sweep(1, n_steps), n_steps)
 
 
 def run_benchmarks(steps=(16, 46, 96), sizes=(1, 8, 64, 512), min_time: float = 3.0,

@@ -1,4 +1,4 @@
-"""The ``rnnsweep`` command line: run, init, submit, analyze, theory, plan, bench, info."""
+"""The ``rnnsweep`` command line: run, init, submit, analyze, theory, plan, bench, info, list."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import json
 import sys
 from pathlib import Path
 
+from .registry import PluginError, load_plugins
 from .store import StoreError
 from .sweep import SweepError
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .runner import part_from_env, run_sweep
+    from .runner import run_sweep
+    from .schedule import part_from_env
     from .sweep import load_sweep
 
     sweep = load_sweep(args.sweep)  # validated before anything is created
@@ -43,10 +45,11 @@ def _parse_part(text: str) -> tuple[int, int]:
 
 def _cmd_init(args: argparse.Namespace) -> int:
     from . import store
+    from .schedule import chunk_shape
     from .sweep import load_sweep
 
     sweep = load_sweep(args.sweep)
-    store.create(args.store, sweep, overwrite=args.overwrite)
+    store.create(args.store, sweep, chunk_shape(sweep), overwrite=args.overwrite)
     print(f"rnnsweep: created {args.store} for sweep {sweep.name!r} ({sweep.n_cells} cells, all pending)",
           file=sys.stderr)
     return 0
@@ -68,7 +71,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         slurm[key] = int(value) if value.isdigit() else value
     try:
         submit(args.sweep, path, args.parts, args.logs, cluster="local" if args.local else None, wait=args.wait,
-               slurm=slurm)
+               slurm=slurm, plugins=tuple(_plugins(args)))
     except RuntimeError as e:
         raise StoreError(str(e)) from None
     return 0
@@ -94,6 +97,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import analyze
+    from .analysis.classes import Classes
+    from .analysis.conditions import condition_named
+    from .analysis.scaling import Scaling
 
     cell = None
     if args.cell:
@@ -101,20 +107,38 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             cell = {k.strip(): float(v) for k, v in (item.split("=") for item in args.cell.split(","))}
         except ValueError:
             raise SweepError(f"--cell: expected axis=value pairs like seed=0,lr=0.1,delay_ms=100, got {args.cell!r}")
+    if args.n_boot < 0:
+        raise SweepError(f"--n-boot: must be >= 0, got {args.n_boot}")
     for path in args.stores:
         if not Path(path, "zarr.json").is_file():
             raise StoreError(f"{path}: not an rnnsweep store (no zarr.json)")
     out = args.out or Path(args.stores[0]).with_suffix("").with_name(Path(args.stores[0]).stem + "_analysis")
     try:
-        summary = analyze(args.stores, out, n_boot=args.n_boot, cell=cell, progress=not args.quiet)
+        if args.condition:
+            condition_named(args.condition)
+        configured = {"classes": Classes(cell=cell), "scaling": Scaling(n_boot=args.n_boot, condition=args.condition)}
+        summary = analyze(args.stores, out, only=_names(args.only), skip=_names(args.skip) or (),
+                          configured=configured, progress=not args.quiet)
     except ValueError as e:
         raise StoreError(str(e)) from None
     print(out / "report.md")
     return 0 if summary else 1
 
 
+def _names(text: str | None) -> list[str] | None:
+    return [n.strip() for n in text.split(",") if n.strip()] if text else None
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from .catalog import catalog, format_catalog
+
+    entries = catalog()
+    print(json.dumps(entries, indent=2) if args.json else format_catalog(entries))
+    return 0
+
+
 def _cmd_theory(args: argparse.Namespace) -> int:
-    from .theory import write_report
+    from .analysis.theory import write_report
 
     try:
         t_delays = [float(x) for x in args.t_delays.split(",")]
@@ -149,9 +173,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         throughput = Throughput.from_results(args.throughput)
     else:
         throughput = Throughput.calibrate()
-    rows = [plan_sweep(s, throughput, args.block_size) for s in sweeps
-            if s.model.family in ("leaky_rnn", "lowrank_rnn")]
-    skipped = [s.name for s in sweeps if s.model.family not in ("leaky_rnn", "lowrank_rnn")]
+    rows = [plan_sweep(s, throughput, args.block_size) for s in sweeps if not s.model.has_own_loss]
+    skipped = [s.name for s in sweeps if s.model.has_own_loss]
     print(format_plan(rows, throughput))
     if skipped:
         print(f"(not projected, toy models take seconds: {', '.join(skipped)})")
@@ -177,7 +200,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                 print("rnnsweep: PyTorch is not installed; skipping the baseline (pip install -e '.[bench]')",
                       file=sys.stderr)
     sizes = tuple(int(x) for x in args.sizes.split(","))
-    result = run_benchmarks((args.steps,), sizes, args.min_time, torch_fn)
+    try:
+        peak_sizes = tuple(int(x) for x in args.peak_sizes.split(","))
+    except ValueError:
+        raise SweepError(f"--peak-sizes: expected matrix sizes separated by commas, got {args.peak_sizes!r}") from None
+    result = run_benchmarks((args.steps,), sizes, args.min_time, torch_fn, peak_sizes=peak_sizes)
     for path in write_results(result, args.out, "rnnsweep " + " ".join(sys.argv[1:])):
         print(path)
     return 0
@@ -202,11 +229,22 @@ def format_info(info: dict) -> str:
     return "\n".join(lines)
 
 
+def _plugins(args: argparse.Namespace) -> list[str]:
+    """Plug-ins named before and after the command's name."""
+    return (args.plugin or []) + (getattr(args, "plugins_after", None) or [])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rnnsweep", description="Train massive RNN ensembles as vmapped JAX sweeps.")
+    parser.add_argument("--plugin", action="append", metavar="FILE_OR_MODULE",
+                        help="import a plug-in (a .py file or a module) that registers model families, tasks or "
+                             "analyses; repeatable; also read from RNNSWEEP_PLUGINS")
     sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--plugin", action="append", dest="plugins_after", metavar="FILE_OR_MODULE",
+                        help="import a plug-in that registers model families, tasks or analyses (repeatable)")
 
-    run = sub.add_parser("run", help="train every cell of a sweep file into a Zarr store")
+    run = sub.add_parser("run", parents=[common], help="train every cell of a sweep file into a Zarr store")
     run.add_argument("sweep", help="sweep file (TOML), e.g. sweeps/demo.toml")
     run.add_argument("--store", type=Path, help="Zarr store directory (default: runs/<sweep name>.zarr)")
     mode = run.add_mutually_exclusive_group()
@@ -218,13 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
                                     "default from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT when set")
     run.set_defaults(func=_cmd_run)
 
-    init = sub.add_parser("init", help="create a sweep's whole store up front (for parts and clusters)")
+    init = sub.add_parser("init", parents=[common], help="create a sweep's whole store up front (for parts and clusters)")
     init.add_argument("store", type=Path)
     init.add_argument("sweep", help="sweep file (TOML)")
     init.add_argument("--overwrite", action="store_true", help="replace the sweep's results in an existing store")
     init.set_defaults(func=_cmd_init)
 
-    submit = sub.add_parser("submit", help="run a sweep as a job array of parts through submitit (Slurm or local)")
+    submit = sub.add_parser("submit", parents=[common], help="run a sweep as a job array of parts through submitit (Slurm or local)")
     submit.add_argument("sweep", help="sweep file (TOML)")
     submit.add_argument("--parts", type=int, required=True, help="number of parts (array tasks)")
     submit.add_argument("--store", type=Path, help="Zarr store (default: runs/<sweep name>.zarr); created if missing")
@@ -235,50 +273,62 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "gpus_per_node=1 timeout_min=600")
     submit.set_defaults(func=_cmd_submit)
 
-    ana = sub.add_parser("analyze", help="classify networks, fit scaling laws, draw figures, write a report")
+    ana = sub.add_parser("analyze", parents=[common], help="classify networks, fit scaling laws, draw figures, write a report")
     ana.add_argument("stores", nargs="+", type=Path,
                      help="store(s) of one study; several are joined along lr (e.g. the narrow and broad no-post sweeps)")
     ana.add_argument("--out", type=Path, help="output folder (default: <store>_analysis next to the first store)")
     ana.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples over seeds for the beta interval (0: none)")
     ana.add_argument("--cell", help="cell to draw, e.g. seed=0,lr=0.1,delay_ms=100 (default: first LC, else SP)")
+    ana.add_argument("--only", help="run only these analyses (comma separated; what they require runs too); "
+                                    "see 'rnnsweep list'")
+    ana.add_argument("--skip", help="skip these analyses (comma separated)")
+    ana.add_argument("--condition", help="the paper's condition to fit and compare with (default: from the store's "
+                                         "model and task), e.g. nopost, post, long_tau, no_memory")
     ana.add_argument("--quiet", action="store_true", help="no progress bars")
     ana.set_defaults(func=_cmd_analyze)
 
-    theory = sub.add_parser("theory", help="critical learning rates of the toy models: measured vs closed form, "
+    theory = sub.add_parser("theory", parents=[common], help="critical learning rates of the toy models: measured vs closed form, "
                                            "exponents, theory phase diagram")
     theory.add_argument("--out", type=Path, default=Path("runs/theory"), help="output folder (default: runs/theory)")
     theory.add_argument("--t-delays", default="50,100,200,400", help="delays T to measure at (comma separated)")
     theory.add_argument("--overlay", type=Path, nargs="*", help="summary.json files of full-RNN analyses to overlay")
     theory.set_defaults(func=_cmd_theory)
 
-    plan = sub.add_parser("plan", help="projected wall time and peak memory of sweep files before launch")
+    plan = sub.add_parser("plan", parents=[common], help="projected wall time and peak memory of sweep files before launch")
     plan.add_argument("sweeps", nargs="*", type=Path, help="sweep files (default: every sweeps/*.toml)")
     plan.add_argument("--throughput", type=Path, help="benchmarks.json measured on the target machine "
                                                        "(default: a 20-second calibration here)")
     plan.add_argument("--block-size", type=int, help="cells per block (default: as the runner chooses)")
     plan.set_defaults(func=_cmd_plan)
 
-    bench = sub.add_parser("bench", help="quick throughput benchmark on this machine (full suite: benchmarks/run.py)")
+    bench = sub.add_parser("bench", parents=[common], help="quick throughput benchmark on this machine (full suite: benchmarks/run.py)")
     bench.add_argument("--out", type=Path, default=Path("runs/bench"))
     bench.add_argument("--steps", type=int, default=46, help="sequence length (16, 46 or 96)")
     bench.add_argument("--sizes", default="1,8,64", help="ensemble sizes")
     bench.add_argument("--min-time", type=float, default=2.0)
     bench.add_argument("--torch", action="store_true", help="also run the PyTorch baseline (needs torch)")
+    bench.add_argument("--peak-sizes", default="2048,4096", help="square matmul sizes for the float32 peak "
+                                                                 "(comma separated; the best rate counts)")
     bench.set_defaults(func=_cmd_bench)
 
-    info = sub.add_parser("info", help="grid, progress, status counts and provenance of a store")
+    info = sub.add_parser("info", parents=[common], help="grid, progress, status counts and provenance of a store")
     info.add_argument("store", type=Path)
     info.add_argument("--sweep", help="the sweep's name, when the store holds several")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=_cmd_info)
+
+    lst = sub.add_parser("list", parents=[common], help="every model family, task and analysis, with its settings and sweepable axes")
+    lst.add_argument("--json", action="store_true", help="print JSON")
+    lst.set_defaults(func=_cmd_list)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        load_plugins(_plugins(args))
         return args.func(args)
-    except (SweepError, StoreError) as e:
+    except (SweepError, StoreError, PluginError) as e:
         print(f"rnnsweep: error: {e}", file=sys.stderr)
         return 2
 

@@ -15,17 +15,21 @@ from pathlib import Path
 from typing import Any
 
 
-def run_part(sweep_path: str, store_path: str, part: int, n_parts: int) -> dict[str, Any]:
-    """Train one part (what each array task runs). Returns the run report as a dict."""
+def run_part(sweep_path: str, store_path: str, part: int, n_parts: int, plugins: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Train one part (what each array task runs), after loading the same plug-ins as the submitting
+    command. Returns the run report as a dict."""
+    from .registry import load_plugins
     from .runner import run_sweep
     from .sweep import load_sweep
 
+    load_plugins(plugins)
     report = run_sweep(load_sweep(sweep_path), store_path, part=(part, n_parts), progress=False)
     return {"part": part, "parts": n_parts, "cells_trained": report.cells_trained, "wall_time_s": report.wall_time_s}
 
 
 def submit(sweep_path: str | Path, store_path: str | Path, n_parts: int, folder: str | Path,
-           cluster: str | None = None, wait: bool = False, slurm: dict[str, Any] | None = None) -> list[Any]:
+           cluster: str | None = None, wait: bool = False, slurm: dict[str, Any] | None = None,
+           plugins: tuple[str, ...] = ()) -> list[Any]:
     """Create the store if needed, then submit ``n_parts`` array tasks. ``cluster``: None picks
     Slurm when available, else runs locally; "local" forces submitit's local executor."""
     try:
@@ -33,13 +37,14 @@ def submit(sweep_path: str | Path, store_path: str | Path, n_parts: int, folder:
     except ImportError:
         raise RuntimeError("rnnsweep submit needs submitit: pip install -e '.[cluster]'") from None
     from . import store
+    from .schedule import chunk_shape
     from .sweep import load_sweep
 
     sweep = load_sweep(sweep_path)
     if not store.group_exists(store_path, sweep.name):
-        store.create(store_path, sweep)
+        store.create(store_path, sweep, chunk_shape(sweep))
     else:
-        store.check_same_sweep(store.open_group(store_path, sweep.name), sweep)
+        store.check_same_sweep(store.open_group(store_path, sweep.name), sweep.canonical())
     executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
     params = {"timeout_min": 24 * 60, "name": f"rnnsweep-{sweep.name}"}
     if executor.cluster == "slurm":
@@ -47,8 +52,9 @@ def submit(sweep_path: str | Path, store_path: str | Path, n_parts: int, folder:
     params.update(slurm or {})
     executor.update_parameters(**params)
     sweep_path, store_path = str(Path(sweep_path).resolve()), str(Path(store_path).resolve())
+    plugins = tuple(str(Path(p).resolve()) if Path(p).is_file() else p for p in plugins)
     jobs = executor.map_array(run_part, [sweep_path] * n_parts, [store_path] * n_parts, list(range(n_parts)),
-                              [n_parts] * n_parts)
+                              [n_parts] * n_parts, [plugins] * n_parts)
     print(f"rnnsweep: submitted {n_parts} parts of {sweep.name!r} to {executor.cluster} "
           f"(jobs {', '.join(str(j.job_id) for j in jobs)}); logs in {folder}", file=sys.stderr)
     if wait:
@@ -62,21 +68,21 @@ def parts_progress(store_path: str | Path, name: str) -> list[dict[str, Any]]:
     import numpy as np
 
     from . import store
-    from .runner import partition
+    from .schedule import partition
+    from .schema import Attr, Status
     from .sweep import parse_sweep
-    from .train import STATUS_PENDING
 
     runs = store.part_runs(store_path, name)
     if not runs:
         return []
     n = runs[-1]["parts"]
     group = store.open_group(store_path, name)
-    sweep = parse_sweep(group.attrs["sweep_text"])
+    sweep = parse_sweep(group.attrs[Attr.SWEEP_TEXT])
     status = store.read_status(group)
     rows = []
     for i, units in enumerate(partition(sweep, n)):
         total = sum(len(u.cells) for u in units)
-        done = sum(int(np.sum(status[u.index] != STATUS_PENDING)) for u in units)
+        done = sum(int(np.sum(status[u.index] != Status.PENDING)) for u in units)
         wall = sum(r["wall_time_s"] for r in runs if r["part"] == i and r["parts"] == n)
         rows.append({"part": i, "parts": n, "done": done, "cells": total, "wall_time_s": round(wall, 1)})
     return rows

@@ -1,12 +1,13 @@
 """Projected wall time and peak memory of sweep files, before launch (``rnnsweep plan``).
 
 The cost model: a block costs ``padded cells x padded epochs x steps`` cell-steps, and one
-cell-step of the reference network (N = 100, 128 trials) costs ``1 / (rate(T) * T)`` seconds,
-``rate(T)`` being the best measured engine throughput (network-epochs/s) at sequence length ``T``,
-interpolated in log T between measured lengths. Other sizes scale with the FLOP count
-(``trials * N * (N + inputs + outputs)``). Throughput comes from a benchmarks.json of
-``benchmarks/run.py`` or ``rnnsweep bench`` (same machine), or from a quick calibration run here.
-Peak memory is the runner's per-cell estimate times the largest block.
+cell-step of the reference network (leaky RNN, N = 100, 128 trials) costs ``1 / (rate(T) * T)``
+seconds, ``rate(T)`` being the best measured engine throughput (network-epochs/s) at sequence length
+``T``, interpolated in log T between measured lengths. Other models and sizes scale with the model
+family's own cost hint (``flops_per_step`` for the task's batch). Throughput comes from a
+benchmarks.json of ``benchmarks/run.py`` or ``rnnsweep bench`` (same machine), or from a quick
+calibration run here. Peak memory is the memory rule (``rnnsweep.schedule.bytes_per_cell``) times
+the largest block.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .runner import auto_block_size, bytes_per_cell, padded_cells
+from . import schedule
+from .models.leaky_rnn import LeakyRNN
 from .sweep import Sweep
+
+REFERENCE_NETWORK = LeakyRNN(n_neurons=100, n_inputs=2, n_outputs=2)
+REFERENCE_TRIALS = 128
 
 
 @dataclasses.dataclass
@@ -52,23 +57,22 @@ class Throughput:
 
 def relative_cost(sweep: Sweep) -> float:
     """FLOPs of one cell-step relative to the reference network (N = 100, 128 trials, 2 in, 2 out)."""
-    m, t = sweep.model, sweep.task
-    return (t.n_trials * m.n_neurons * (m.n_neurons + t.n_inputs + t.n_outputs)) / (128 * 100 * 104)
+    return sweep.model.flops_per_step(sweep.task.n_trials) / REFERENCE_NETWORK.flops_per_step(REFERENCE_TRIALS)
 
 
 def plan_sweep(sweep: Sweep, throughput: Throughput, block_size: int | None = None) -> dict:
-    size = block_size or (sweep.run.block_size if sweep.run.block_size != "auto" else auto_block_size(sweep))
-    blocks = sweep.blocks(size)
+    size = schedule.block_size(sweep, block_size)
+    blocks = schedule.blocks(sweep, size)
     largest = max(b.n_cells for b in blocks)
     scale = relative_cost(sweep)
     seconds = 0.0
     padded_work = real_work = 0
     for b in blocks:
-        cells = padded_cells(b.n_cells, largest)
+        cells = schedule.padded_cells(b.n_cells, largest)
         seconds += cells * b.n_epochs_max * b.n_steps_max * throughput.seconds_per_cell_step(b.n_steps_max) * scale
         padded_work += cells * b.n_epochs_max * b.n_steps_max
-        real_work += sum(c.n_epochs * int(c.timing.n_steps) for c in b.cells)
-    peak = max(padded_cells(b.n_cells, largest) * bytes_per_cell(sweep, b.n_steps_max) for b in blocks)
+        real_work += sum(c.n_epochs * c.n_steps for c in b.cells)
+    peak = max(schedule.padded_cells(b.n_cells, largest) * schedule.bytes_per_cell(sweep, b.n_steps_max) for b in blocks)
     return {"sweep": sweep.name, "cells": sweep.n_cells, "blocks": len(blocks), "block_size": size,
             "network_epochs": int(sum(b.network_epochs for b in blocks)),
             "padding_overhead": padded_work / max(real_work, 1) - 1, "hours": seconds / 3600,

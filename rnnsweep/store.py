@@ -1,16 +1,19 @@
-"""The Zarr v3 results store. Nothing else in rnnsweep touches Zarr.
+"""The Zarr v3 results store. Nothing else in rnnsweep touches Zarr; the names come from
+:mod:`rnnsweep.schema`, and this module imports nothing of the trainer, so a store stays readable
+(and analysable) whatever happens to the training code.
 
 Layout of one sweep's group (``<store>/<sweep name>``), readable by ``xarray.open_zarr``::
 
     <axis>            (axis,)                coordinates of each grid axis, in grid order
     epoch             (epoch,)               0 .. max epochs - 1
-    loss, accuracy, reliability, grad_norm   (*grid, epoch) float, NaN past a cell's own end
+    loss, <metrics>, grad_norm (*grid, epoch) float, NaN past a cell's own end
     status            (*grid,) int8          0 pending, 1 done, 2 diverged, 3 failed
     epochs_run        (*grid,) int32         epochs with recorded metrics
     n_epochs          (*grid,) int32         the cell's epoch budget
+    n_steps, steps_<d> (*grid,) int32        trial length and the steps of each task duration
     param_<name>      (*grid, *param dims)   final parameters (W_rec: neuron x neuron_pre, ...)
     _parts/           subgroup; part-<i>-of-<n>.json run records of `run --part` (one file per part)
-    analysis/         subgroup written by `rnnsweep analyze` (classes, mechanism_index, output_rms)
+    analysis/<name>/  one subgroup per analysis (`rnnsweep analyze`), each replaced only by itself
 
 Chunks along the grid axes are one *unit* (all seeds, or ``run.seeds_per_chunk`` of them, of one
 combination of the other coordinates), so the blocks that write them never share a chunk. A
@@ -28,16 +31,20 @@ import shutil
 import subprocess
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import zarr
 
-from .sweep import Sweep, Unit
-from .train import CURVES, STATUS_NAMES
+from . import schema
+from .schema import Attr
+
+if TYPE_CHECKING:  # the runner hands these in; the store never imports the trainer
+    from .schedule import Unit
+    from .sweep import Sweep
 
 EPOCH_CHUNK = 2048
-PARTS_DIR = "_parts"
+V1_METRICS = ("accuracy", "reliability")
 
 
 class StoreError(RuntimeError):
@@ -53,7 +60,7 @@ def git_commit() -> str:
         return "unknown"
 
 
-def _now() -> str:
+def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -61,9 +68,11 @@ def group_exists(path: str | Path, name: str) -> bool:
     return (Path(path) / name / "zarr.json").is_file()
 
 
-def create(path: str | Path, sweep: Sweep, overwrite: bool = False) -> zarr.Group:
-    """Create the sweep's group with every array, all cells pending. Refuses an existing group
-    unless ``overwrite`` (then the old group is removed first)."""
+# --- writing --------------------------------------------------------------------------------------
+def create(path: str | Path, sweep: "Sweep", chunks: tuple[int, ...], overwrite: bool = False) -> zarr.Group:
+    """Create the sweep's group with every array, all cells pending; ``chunks`` is the chunk shape
+    along the grid axes (one unit). Refuses an existing group unless ``overwrite`` (then the old
+    group is removed first)."""
     path = Path(path)
     if group_exists(path, sweep.name):
         if not overwrite:
@@ -78,56 +87,65 @@ def create(path: str | Path, sweep: Sweep, overwrite: bool = False) -> zarr.Grou
     root = zarr.open_group(str(path), mode="a", zarr_format=3)
     group = root.create_group(sweep.name)
     axes = list(sweep.axes)
-    chunks = sweep.chunk_shape()
-    n_ep = sweep.max_epochs
+    cells = sweep.cells()
+    n_ep = max(c.n_epochs for c in cells)
     dtype = np.dtype(sweep.train.dtype)
 
     for name, values in sweep.axes.items():
         vals = values.astype(np.int64) if name == "seed" else values
         arr = group.create_array(name, shape=vals.shape, dtype=vals.dtype, dimension_names=[name])
         arr[:] = vals
-    arr = group.create_array("epoch", shape=(n_ep,), dtype=np.int32, dimension_names=["epoch"])
+    arr = group.create_array(schema.EPOCH, shape=(n_ep,), dtype=np.int32, dimension_names=[schema.EPOCH])
     arr[:] = np.arange(n_ep, dtype=np.int32)
 
-    for curve in CURVES:
+    for curve in schema.curve_names(sweep.task.metric_names):
         group.create_array(
             curve, shape=sweep.shape + (n_ep,), dtype=dtype, chunks=chunks + (min(n_ep, EPOCH_CHUNK),),
-            fill_value=np.nan, dimension_names=axes + ["epoch"],
+            fill_value=np.nan, dimension_names=axes + [schema.EPOCH],
         )
-    status = group.create_array("status", shape=sweep.shape, dtype=np.int8, chunks=chunks, fill_value=0,
+    status = group.create_array(schema.STATUS, shape=sweep.shape, dtype=np.int8, chunks=chunks, fill_value=0,
                                 dimension_names=axes)
-    status.attrs["flag_values"] = list(STATUS_NAMES)
-    status.attrs["flag_meanings"] = " ".join(STATUS_NAMES.values())
-    group.create_array("epochs_run", shape=sweep.shape, dtype=np.int32, chunks=chunks, fill_value=0,
+    status.attrs["flag_values"] = list(schema.STATUS_NAMES)
+    status.attrs["flag_meanings"] = " ".join(schema.STATUS_NAMES.values())
+    group.create_array(schema.EPOCHS_RUN, shape=sweep.shape, dtype=np.int32, chunks=chunks, fill_value=0,
                        dimension_names=axes)
-    budget = group.create_array("n_epochs", shape=sweep.shape, dtype=np.int32, chunks=chunks, fill_value=0,
-                                dimension_names=axes)
-    budget[...] = np.array([c.n_epochs for c in sweep.cells()], dtype=np.int32).reshape(sweep.shape)
+    per_cell = {schema.N_EPOCHS: [c.n_epochs for c in cells], schema.N_STEPS: [c.n_steps for c in cells]}
+    for duration in sweep.task.durations:
+        key = duration.removesuffix("_ms")
+        per_cell[schema.steps_array(duration)] = [int(c.timing[key]) for c in cells]
+    for name, values in per_cell.items():
+        arr = group.create_array(name, shape=sweep.shape, dtype=np.int32, dimension_names=axes)
+        arr[...] = np.array(values, dtype=np.int32).reshape(sweep.shape)
 
     shapes, dims = sweep.model.param_shapes(), sweep.model.param_dims()
     for pname, shape in shapes.items():
         group.create_array(
-            f"param_{pname}", shape=sweep.shape + shape, dtype=dtype, chunks=chunks + shape,
+            schema.param_array(pname), shape=sweep.shape + shape, dtype=dtype, chunks=chunks + shape,
             fill_value=np.nan, dimension_names=axes + list(dims[pname]),
         )
 
     # A subgroup whose folder holds one JSON run record per part (parts run at the same time and
     # must not race on shared metadata); being a zarr group, zarr lists it without complaint.
-    group.create_group(PARTS_DIR)
+    group.create_group(schema.PARTS_GROUP)
     devices = jax.devices()
+    canonical = sweep.canonical()
     group.attrs.update({
-        "sweep_name": sweep.name,
-        "description": sweep.description,
-        "sweep_text": sweep.text,
-        "sweep_canonical": json.dumps(sweep.canonical(), sort_keys=True),
-        "rnnsweep_version": __version__,
-        "git_commit": git_commit(),
-        "jax_version": jax.__version__,
-        "python_version": platform.python_version(),
-        "device": f"{devices[0].platform}: {devices[0].device_kind} x{len(devices)}",
-        "created": _now(),
-        "wall_time_s": 0.0,
-        "runs": [],
+        Attr.SWEEP_NAME: sweep.name,
+        Attr.DESCRIPTION: sweep.description,
+        Attr.SWEEP_TEXT: sweep.text,
+        Attr.SWEEP_CANONICAL: json.dumps(canonical, sort_keys=True),
+        Attr.MODEL: canonical["model"],
+        Attr.TASK: canonical["task"],
+        Attr.METRICS: list(sweep.task.metric_names),
+        Attr.SCHEMA_VERSION: schema.SCHEMA_VERSION,
+        Attr.VERSION: __version__,
+        Attr.GIT_COMMIT: git_commit(),
+        Attr.JAX_VERSION: jax.__version__,
+        Attr.PYTHON_VERSION: platform.python_version(),
+        Attr.DEVICE: f"{devices[0].platform}: {devices[0].device_kind} x{len(devices)}",
+        Attr.CREATED: now(),
+        Attr.WALL_TIME: 0.0,
+        Attr.RUNS: [],
     })
     consolidate(path)
     return group
@@ -140,6 +158,77 @@ def consolidate(path: str | Path) -> None:
         zarr.consolidate_metadata(str(path), zarr_format=3)
 
 
+def write_block(group: zarr.Group, units: Sequence["Unit"], curves: np.ndarray, params: dict[str, np.ndarray],
+                status: np.ndarray, epochs_run: np.ndarray) -> None:
+    """Write the results of a block's cells (in unit order); ``status`` last, as the commit marker.
+    ``curves`` (cells, epochs, curves) has the columns of :func:`curve_names`."""
+    names = curve_names(group)
+    n_ep = curves.shape[1]
+    pieces = []
+    start = 0
+    for unit in units:
+        stop = start + len(unit.cells)
+        pieces.append((unit.index, slice(start, stop)))
+        start = stop
+    for sel, rows in pieces:
+        for k, curve in enumerate(names):
+            group[curve][sel + (slice(0, n_ep),)] = curves[rows, :, k]
+        for pname, value in params.items():
+            group[schema.param_array(pname)][sel] = value[rows]
+        group[schema.EPOCHS_RUN][sel] = epochs_run[rows]
+    for sel, rows in pieces:
+        group[schema.STATUS][sel] = status[rows].astype(np.int8)
+
+
+def record_run(path: str | Path, group: zarr.Group, started: str, wall_time_s: float, n_cells: int,
+               device: str) -> None:
+    runs = list(group.attrs.get(Attr.RUNS, []))
+    runs.append({"started": started, "finished": now(), "wall_time_s": round(wall_time_s, 3),
+                 "cells_trained": n_cells, "device": device})
+    group.attrs.update({Attr.RUNS: runs, Attr.WALL_TIME: round(float(group.attrs[Attr.WALL_TIME]) + wall_time_s, 3)})
+    consolidate(path)
+
+
+def record_part_run(path: str | Path, group: zarr.Group, part: tuple[int, int], started: str, wall_time_s: float,
+                    n_cells: int, device: str) -> None:
+    """Append a part's run record to its own JSON file beside the arrays (atomic replace)."""
+    i, n = part
+    folder = Path(path) / group.attrs[Attr.SWEEP_NAME] / schema.PARTS_GROUP
+    folder.mkdir(exist_ok=True)  # created with the store; kept for stores made before it was
+    file = folder / f"part-{i}-of-{n}.json"
+    runs = json.loads(file.read_text()) if file.exists() else []
+    runs.append({"part": i, "parts": n, "started": started, "finished": now(), "wall_time_s": round(wall_time_s, 3),
+                 "cells_trained": n_cells, "device": device})
+    tmp = file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(runs, indent=1))
+    tmp.replace(file)
+
+
+def write_analysis(path: str | Path, sweep_name: str, analysis: str,
+                   arrays: dict[str, tuple[np.ndarray, Sequence[str]]], attrs: dict[str, Any]) -> None:
+    """Replace the subgroup ``analysis/<analysis>`` of a sweep with ``arrays`` (name -> (values,
+    dimension names)) and ``attrs``; other analyses' subgroups are left alone."""
+    group = open_group(path, sweep_name, mode="r+")
+    parent = group[schema.ANALYSIS_GROUP] if schema.ANALYSIS_GROUP in group else group.create_group(schema.ANALYSIS_GROUP)
+    if _is_v1_analysis(parent):  # rnnsweep 0.1.0 wrote its arrays straight into analysis/
+        del group[schema.ANALYSIS_GROUP]
+        parent = group.create_group(schema.ANALYSIS_GROUP)
+    if analysis in parent:
+        del parent[analysis]
+    sub = parent.create_group(analysis)
+    for name, (values, dims) in arrays.items():
+        values = np.asarray(values)
+        arr = sub.create_array(name, shape=values.shape, dtype=values.dtype, dimension_names=list(dims))
+        arr[...] = values
+    sub.attrs.update({**attrs, Attr.CREATED: now()})
+    consolidate(path)
+
+
+def _is_v1_analysis(parent: zarr.Group) -> bool:
+    return any(True for _ in parent.arrays())
+
+
+# --- reading --------------------------------------------------------------------------------------
 def open_group(path: str | Path, name: str | None = None, mode: str = "r") -> zarr.Group:
     """Open a sweep's group. ``name`` may be omitted when the store holds exactly one sweep."""
     path = Path(path)
@@ -157,12 +246,13 @@ def open_group(path: str | Path, name: str | None = None, mode: str = "r") -> za
 
 def sweep_names(path: str | Path) -> list[str]:
     root = zarr.open_group(str(path), mode="r", zarr_format=3)
-    return sorted(name for name, g in root.groups() if "sweep_name" in g.attrs)
+    return sorted(name for name, g in root.groups() if Attr.SWEEP_NAME in g.attrs)
 
 
-def check_same_sweep(group: zarr.Group, sweep: Sweep) -> None:
-    stored = json.loads(group.attrs["sweep_canonical"])
-    current = json.loads(json.dumps(sweep.canonical(), sort_keys=True))
+def check_same_sweep(group: zarr.Group, canonical: dict[str, Any]) -> None:
+    """Refuse to continue a store made by another sweep, naming what differs."""
+    stored = json.loads(group.attrs[Attr.SWEEP_CANONICAL])
+    current = json.loads(json.dumps(canonical, sort_keys=True))
     if stored != current:
         diff = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
         raise StoreError(
@@ -171,101 +261,88 @@ def check_same_sweep(group: zarr.Group, sweep: Sweep) -> None:
         )
 
 
+def read(group: zarr.Group, name: str, selection: Any = ...) -> np.ndarray:
+    return np.asarray(group[name][selection])
+
+
 def read_status(group: zarr.Group) -> np.ndarray:
-    return np.asarray(group["status"][...])
+    return read(group, schema.STATUS)
 
 
-def write_block(group: zarr.Group, units: list[Unit], curves: np.ndarray, params: dict[str, np.ndarray],
-                status: np.ndarray, epochs_run: np.ndarray) -> None:
-    """Write the results of a block's cells (in unit order); ``status`` last, as the commit marker."""
-    n_ep = curves.shape[1]
-    pieces = []
-    start = 0
-    for unit in units:
-        stop = start + len(unit.cells)
-        pieces.append((unit.index, slice(start, stop)))
-        start = stop
-    for sel, rows in pieces:
-        for k, curve in enumerate(CURVES):
-            group[curve][sel + (slice(0, n_ep),)] = curves[rows, :, k]
-        for pname, value in params.items():
-            group[f"param_{pname}"][sel] = value[rows]
-        group["epochs_run"][sel] = epochs_run[rows]
-    for sel, rows in pieces:
-        group["status"][sel] = status[rows].astype(np.int8)
+def dimension_names(group: zarr.Group, name: str = schema.STATUS) -> list[str]:
+    """Dimension names of an array (default: the grid axes, from ``status``)."""
+    return list(group[name].metadata.dimension_names)
 
 
-def record_run(path: str | Path, group: zarr.Group, started: str, wall_time_s: float, n_cells: int,
-               device: str) -> None:
-    runs = list(group.attrs.get("runs", []))
-    runs.append({"started": started, "finished": _now(), "wall_time_s": round(wall_time_s, 3),
-                 "cells_trained": n_cells, "device": device})
-    group.attrs.update({"runs": runs, "wall_time_s": round(float(group.attrs["wall_time_s"]) + wall_time_s, 3)})
-    consolidate(path)
+def coordinates(group: zarr.Group) -> dict[str, np.ndarray]:
+    """The grid axes and their values, in grid order."""
+    return {d: read(group, d) for d in dimension_names(group)}
 
 
-def record_part_run(path: str | Path, group: zarr.Group, part: tuple[int, int], started: str, wall_time_s: float,
-                    n_cells: int, device: str) -> None:
-    """Append a part's run record to its own JSON file beside the arrays (atomic replace)."""
-    i, n = part
-    folder = Path(path) / group.attrs["sweep_name"] / PARTS_DIR
-    folder.mkdir(exist_ok=True)  # created with the store; kept for stores made before it was
-    file = folder / f"part-{i}-of-{n}.json"
-    runs = json.loads(file.read_text()) if file.exists() else []
-    runs.append({"part": i, "parts": n, "started": started, "finished": _now(), "wall_time_s": round(wall_time_s, 3),
-                 "cells_trained": n_cells, "device": device})
-    tmp = file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(runs, indent=1))
-    tmp.replace(file)
+def curve_names(group: zarr.Group) -> tuple[str, ...]:
+    return schema.curve_names(tuple(group.attrs.get(Attr.METRICS, V1_METRICS)))
 
 
-def part_runs(path: str | Path, name: str) -> list[dict[str, Any]]:
-    folder = Path(path) / name / PARTS_DIR
-    return [r for f in sorted(folder.glob("part-*.json")) for r in json.loads(f.read_text())] if folder.is_dir() else []
+def param_names(group: zarr.Group) -> list[str]:
+    return sorted(n.removeprefix(schema.PARAM_PREFIX) for n, _ in group.arrays() if n.startswith(schema.PARAM_PREFIX))
+
+
+def read_params(group: zarr.Group, indices: Sequence[tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """Final parameters of the cells at ``indices``, stacked: ``{name: (len(indices), ...)}``."""
+    return {name: np.stack([read(group, schema.param_array(name), tuple(ix)) for ix in indices])
+            for name in param_names(group)}
+
+
+def read_steps(group: zarr.Group) -> dict[str, np.ndarray] | None:
+    """Per-cell step counts of each task duration ``{"delay": (*grid), ...}``, or None for a store
+    of rnnsweep 0.1.0 (the analysis then recomputes them from the task settings)."""
+    names = [n for n, _ in group.arrays() if n.startswith(schema.STEPS_PREFIX)]
+    if not names:
+        return None
+    return {n.removeprefix(schema.STEPS_PREFIX): read(group, n) for n in names}
+
+
+def read_configs(group: zarr.Group) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(model settings, task settings)`` as stored, with ``family`` and ``name`` keys. Stores of
+    rnnsweep 0.1.0 kept them only inside the canonical sweep; their task settings are upgraded to
+    today's tasks (see :func:`upgrade_v1_task`)."""
+    attrs = group.attrs
+    if Attr.MODEL in attrs and Attr.TASK in attrs:
+        return dict(attrs[Attr.MODEL]), dict(attrs[Attr.TASK])
+    canonical = json.loads(attrs[Attr.SWEEP_CANONICAL])
+    return dict(canonical["model"]), upgrade_v1_task(dict(canonical["task"]))
+
+
+def upgrade_v1_task(task: dict[str, Any]) -> dict[str, Any]:
+    """rnnsweep 0.1.0 had one task class with every duration: drop the durations a task does not
+    have (they had to be 0) and give delayed activation its trial count."""
+    unused = {"no_memory": ("delay_ms", "post_ms"), "delayed_activation": ("cue_ms",)}.get(task.get("name"), ())
+    for field in unused:
+        if task.pop(field, 0) != 0:
+            raise StoreError(f"store of rnnsweep 0.1.0: task {task['name']} with {field} != 0 cannot be read")
+    if task.get("name") == "delayed_activation" and "trials_per_cue" in task:
+        task["n_trials"] = 2 * task.pop("trials_per_cue")
+    return task
 
 
 def summary(group: zarr.Group) -> dict[str, Any]:
     """Grid, progress and provenance of a sweep's group (what ``rnnsweep info`` prints)."""
     status = read_status(group)
-    dims = list(group["status"].metadata.dimension_names)
-    counts = {name: int(np.sum(status == code)) for code, name in STATUS_NAMES.items()}
+    counts = {name: int(np.sum(status == code)) for code, name in schema.STATUS_NAMES.items()}
     attrs = dict(group.attrs)
     return {
-        "sweep": attrs.get("sweep_name"),
-        "description": attrs.get("description", ""),
-        "grid": {d: [float(x) for x in np.asarray(group[d][...])] for d in dims},
+        "sweep": attrs.get(Attr.SWEEP_NAME),
+        "description": attrs.get(Attr.DESCRIPTION, ""),
+        "grid": {d: [float(x) for x in v] for d, v in coordinates(group).items()},
         "n_cells": int(status.size),
         "status": counts,
-        "progress": 1.0 - counts["pending"] / max(status.size, 1),
-        "max_epochs": int(group["epoch"].shape[0]),
-        "provenance": {k: attrs.get(k) for k in (
-            "rnnsweep_version", "git_commit", "jax_version", "python_version", "device", "created", "wall_time_s")},
-        "runs": attrs.get("runs", []),
+        "progress": 1.0 - counts[schema.STATUS_NAMES[schema.Status.PENDING]] / max(status.size, 1),
+        "max_epochs": int(group[schema.EPOCH].shape[0]),
+        "provenance": {k: attrs.get(k) for k in Attr.PROVENANCE},
+        "runs": attrs.get(Attr.RUNS, []),
     }
 
 
-# --- analysis results ------------------------------------------------------------------------
-ANALYSIS_GROUP = "analysis"
-
-
-def read(group: zarr.Group, name: str, selection: Any = ...) -> np.ndarray:
-    return np.asarray(group[name][selection])
-
-
-def dimension_names(group: zarr.Group, name: str) -> list[str]:
-    return list(group[name].metadata.dimension_names)
-
-
-def write_analysis(path: str | Path, sweep_name: str, arrays: dict[str, tuple[np.ndarray, list[str]]],
-                   attrs: dict[str, Any]) -> None:
-    """Replace the sweep's ``analysis`` subgroup with ``arrays`` (name -> (values, dimension names))."""
-    group = open_group(path, sweep_name, mode="r+")
-    if ANALYSIS_GROUP in group:
-        del group[ANALYSIS_GROUP]
-    sub = group.create_group(ANALYSIS_GROUP)
-    for name, (values, dims) in arrays.items():
-        arr = sub.create_array(name, shape=values.shape, dtype=values.dtype, dimension_names=dims)
-        arr[...] = values
-    sub.attrs.update({**attrs, "created": _now()})
-    consolidate(path)
-
+def part_runs(path: str | Path, name: str) -> list[dict[str, Any]]:
+    folder = Path(path) / name / schema.PARTS_GROUP
+    return [r for f in sorted(folder.glob("part-*.json")) for r in json.loads(f.read_text())] if folder.is_dir() else []

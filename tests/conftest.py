@@ -1,15 +1,29 @@
-"""Shared helpers: tiny sweep files (few neurons, few trials, few epochs) and a CLI runner."""
+"""Shared helpers: tiny sweep files (few neurons, few trials, few epochs) and a CLI runner.
+
+The suite compiles the same small programs in many tests and subprocesses; JAX's persistent
+compilation cache, in a folder of this test session only, compiles each of them once. (Cached
+programs are the compiled code itself, so results are the same with and without the cache.)
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="rnnsweep-tests-jax-cache-")
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache  # inherited by every CLI subprocess
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 TINY_SWEEP = """
 name = "{name}"
@@ -37,13 +51,17 @@ delay_ms = {delays}
 
 [run]
 block_size = {block_size}
+max_padding = {max_padding}
 """
 
 
 def tiny_sweep_text(name="tiny", n_neurons=6, epochs="max(4, 0.8/lr)", chunk_epochs=3, n_seeds=2,
-                    lrs="[0.4, 0.1]", delays="[0.0, 20.0]", block_size=4, extra="") -> str:
+                    lrs="[0.4, 0.1]", delays="[0.0, 20.0]", block_size=4, max_padding=100.0, extra="") -> str:
+    """A small sweep. ``max_padding`` is large by default so that its blocks share one shape: the
+    suite's time goes into compiling block programs, and each shape is one more program."""
     return TINY_SWEEP.format(name=name, n_neurons=n_neurons, epochs=epochs, chunk_epochs=chunk_epochs,
-                             n_seeds=n_seeds, lrs=lrs, delays=delays, block_size=block_size) + extra
+                             n_seeds=n_seeds, lrs=lrs, delays=delays, block_size=block_size,
+                             max_padding=max_padding) + extra
 
 
 @pytest.fixture

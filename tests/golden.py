@@ -85,9 +85,8 @@ root_seed = 1
 n_neurons = 4
 [task]
 name = "delayed_activation"
-cue_ms = 0.0
 response_ms = 15.0
-trials_per_cue = 2
+n_trials = 4
 [train]
 epochs = "7"
 chunk_epochs = 3
@@ -105,9 +104,8 @@ family = "toy_sp"
 [task]
 name = "delayed_activation"
 dt_ms = 1.0
-cue_ms = 0.0
 response_ms = 1.0
-trials_per_cue = 1
+n_trials = 2
 [train]
 momentum = 0.0
 weight_decay = 0.0
@@ -132,9 +130,8 @@ normalize = true
 [task]
 name = "delayed_activation"
 dt_ms = 1.0
-cue_ms = 0.0
 response_ms = 1.0
-trials_per_cue = 1
+n_trials = 2
 [train]
 momentum = 0.0
 weight_decay = 0.0
@@ -155,9 +152,8 @@ family = "toy_lc"
 [task]
 name = "delayed_activation"
 dt_ms = 1.0
-cue_ms = 0.0
 response_ms = 1.0
-trials_per_cue = 1
+n_trials = 2
 [train]
 momentum = 0.0
 weight_decay = 0.0
@@ -219,8 +215,7 @@ def read_results(path: Path, name: str) -> dict[str, np.ndarray]:
 
 def analysis_results(path: Path) -> dict[str, np.ndarray]:
     """Classes, mechanism index, output RMS and the fitted boundaries of a stored sweep."""
-    from rnnsweep.analysis import classify_sweep, fit_study
-    from rnnsweep.analysis.study import FitConfig
+    from rnnsweep.analysis import FitConfig, classify_sweep, fit_study
 
     result = classify_sweep(path, progress=False)
     fits = fit_study(result, FitConfig(n_boot=20))

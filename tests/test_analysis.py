@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 
 from conftest import run_cli, tiny_sweep_text
-from rnnsweep.analysis import Thresholds, fit_study, mechanism_index_from_rates, stability
+from rnnsweep.analysis import FitConfig, Thresholds, fit_study, mechanism_index_from_rates, stability
+from rnnsweep.analysis.classes import Classified, combine
 from rnnsweep.analysis.classify import LC, NO_LEARNING, SP, STOPPED, UNSTABLE, learning_classes, split_mechanism
-from rnnsweep.analysis.results import Classified, combine
-from rnnsweep.analysis.scaling import critical_delay, critical_lrs_no_memory, power_law
-from rnnsweep.analysis.study import FitConfig
+from rnnsweep.analysis.fitting import critical_delay, critical_lrs_no_memory, power_law
 from rnnsweep.analysis import plots
 
 
@@ -186,6 +185,21 @@ def test_figures_render_with_their_axes_and_labels(tmp_path):
     fig.canvas.draw()
     assert isinstance(fig.canvas, matplotlib.backends.backend_agg.FigureCanvasAgg)
 
+    # one network's outputs and raster: a line per condition and output, the trial's end marked at
+    # the same place in both panels (same width, shared time axis)
+    rng = np.random.default_rng(0)
+    fig = plots.cell_dynamics(rng.random((90, 2, 2)), rng.uniform(-1, 1, (90, 2, 7)), 30, 5.0, ["cue A", "cue B"], "t")
+    top, raster = fig.axes[0], fig.axes[2]
+    assert [t.get_text() for t in top.get_legend().get_texts()] == [
+        "cue A, output 0", "cue A, output 1", "cue B, output 0", "cue B, output 1"]
+    fig.canvas.draw()
+    assert top.get_position().x0 == pytest.approx(raster.get_position().x0)
+    assert top.get_position().x1 == pytest.approx(raster.get_position().x1)
+    assert top.get_xlim() == raster.get_xlim()
+    ends = [line.get_xdata()[0] for ax in (top, raster) for line in ax.get_lines() if line.get_linestyle() == ":"]
+    assert ends == [150.0, 150.0]
+    assert raster.get_images()[0].get_array().shape == (7, 90)
+
 
 # --- end to end --------------------------------------------------------------------------------
 def test_analyze_cli_on_a_tiny_store(tmp_path, write_sweep):
@@ -205,18 +219,27 @@ def test_analyze_cli_on_a_tiny_store(tmp_path, write_sweep):
     assert "Grid coverage: 100.0%" in report and "2.72 +- 0.07" in report  # paper values beside ours
     import zarr
     analysis = zarr.open_group(str(store / "tiny" / "analysis"), mode="r")
-    assert analysis["classes"].shape == (2, 3, 3)
-    # Recomputing replaces the analysis group cleanly.
-    assert run_cli("analyze", store, "--out", out, "--n-boot", "0", "--quiet").returncode == 0
-    assert sorted(n for n, _ in zarr.open_group(str(store / "tiny" / "analysis"), mode="r").arrays()) == [
-        "classes", "mechanism_index", "output_rms"]
+    assert sorted(name for name, _ in analysis.groups()) == ["classes", "scaling"]  # one subgroup per analysis
+    assert analysis["classes"]["classes"].shape == (2, 3, 3)
+    scaling_attrs = dict(analysis["scaling"].attrs)
+    assert scaling_attrs["condition"] == "nopost"
+    assert analysis["scaling"]["critical_delay"].shape == (3,)
+    # Rerunning one analysis replaces its own subgroup and leaves the others alone (in process: faster).
+    from rnnsweep.analysis import analyze
+
+    analyze([store], out, only=["classes"], progress=False, log=lambda s: None)
+    analysis = zarr.open_group(str(store / "tiny" / "analysis"), mode="r")
+    assert sorted(n for n, _ in analysis["classes"].arrays()) == [
+        "classes", "delay_ms", "lr", "mechanism_index", "output_rms", "seed"]
+    assert dict(analysis["scaling"].attrs)["created"] == scaling_attrs["created"]
+    assert json.loads((out / "summary.json").read_text())["analyses"] == ["classes"]
     bad = run_cli("analyze", tmp_path / "nope.zarr", "--out", out)
     assert bad.returncode == 2 and "not an rnnsweep store" in bad.stderr
 
 
 def test_partly_finished_grid_counts_only_finished_cells():
     from rnnsweep.analysis.classify import PENDING
-    from rnnsweep.analysis.study import fraction_table
+    from rnnsweep.analysis.classify import fraction_table
 
     result, _ = planted_study(n_seeds=4)
     result.classes[:2, 0, :] = PENDING  # half the seeds of the largest lr not trained yet
@@ -226,3 +249,24 @@ def test_partly_finished_grid_counts_only_finished_cells():
     expected = np.mean(result.classes[2:, 0, :] == NO_LEARNING, axis=0)
     np.testing.assert_allclose(table[0], expected)
     assert np.isnan(table[1, 3]) and np.isfinite(table[1, 2])
+
+
+@pytest.mark.parametrize("sweep,condition", [
+    ("dcd_nopost_narrow", "nopost"), ("dcd_nopost_broad", "nopost"), ("dcd_post", "post"),
+    ("dcd_long_tau", "long_tau"), ("no_memory", "no_memory"), ("demo", "nopost"), ("toy_sp", "toy_sp_raw"),
+    ("toy_lc", "toy_lc_short_response")])
+def test_each_paper_sweep_gets_its_declared_condition(sweep, condition):
+    from conftest import ROOT
+    from rnnsweep.analysis.conditions import condition_named, condition_of
+    from rnnsweep.sweep import load_sweep
+
+    s = load_sweep(ROOT / "sweeps" / f"{sweep}.toml")
+    chosen = condition_of(s.model, s.task)
+    assert chosen.name == condition
+    # the presets of paper-spec section 1, declared once
+    fit = {"post": FitConfig(min_max_failed=0.2, p0=(0.5, 0.1)),
+           "nopost": FitConfig(sp_rates=25), "long_tau": FitConfig(sp_rates=25)}.get(condition, FitConfig())
+    assert chosen.fit == fit
+    assert chosen == condition_named(condition)
+    with pytest.raises(ValueError, match="--condition: unknown condition 'postt'"):
+        condition_named("postt")

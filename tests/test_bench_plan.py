@@ -9,7 +9,8 @@ import pytest
 from conftest import ROOT, run_cli
 from rnnsweep.bench import flops_per_network_epoch, run_benchmarks, write_results
 from rnnsweep.plan import Throughput, plan_sweep, relative_cost
-from rnnsweep.runner import padded_cells
+from rnnsweep import schedule
+from rnnsweep.schedule import padded_cells
 from rnnsweep.sweep import load_sweep
 
 
@@ -18,10 +19,11 @@ def test_flop_count_is_the_stated_formula():
 
 
 def test_benchmark_run_writes_json_table_and_plot(tmp_path):
-    result = run_benchmarks(steps=(16,), sizes=(1, 2), min_time=0.05, peak_sizes=(256,), log=lambda s: None,
+    # the same shapes as the CLI test below: the two share their compiled programs
+    result = run_benchmarks(steps=(16,), sizes=(1,), min_time=0.05, peak_sizes=(256,), log=lambda s: None,
                             torch_fn=lambda n: {"steps": n, "net_epochs_per_s": 10.0, "processes": 2})
     assert result["peak"]["gflops"] > 0
-    assert [r["cells"] for r in result["engine"]] == [1, 2]
+    assert [r["cells"] for r in result["engine"]] == [1]
     row = result["summary"][0]
     best = max(r["net_epochs_per_s"] for r in result["engine"])
     assert row["engine_best"] == best and row["vs_torch"] == pytest.approx(best / 10.0)
@@ -29,7 +31,7 @@ def test_benchmark_run_writes_json_table_and_plot(tmp_path):
     data = json.loads(paths[0].read_text())
     assert data["command"] == "pytest" and data["machine"]["cores"] >= 1
     table = paths[1].read_text()
-    assert "| 16 | 2 |" in table and "engine / PyTorch" in table
+    assert "| 16 | 1 |" in table and "engine / PyTorch" in table
     assert paths[2].stat().st_size > 5000
 
 
@@ -46,7 +48,7 @@ def test_plan_sums_block_costs():
     sweep = load_sweep(ROOT / "sweeps" / "demo.toml")
     tp = Throughput(np.array([46.0]), np.array([100.0]), "test")
     plan = plan_sweep(sweep, tp, block_size=8)
-    blocks = sweep.blocks(8)
+    blocks = schedule.blocks(sweep, 8)
     largest = max(b.n_cells for b in blocks)
     expected = sum(padded_cells(b.n_cells, largest) * b.n_epochs_max * b.n_steps_max for b in blocks) / (100 * 46)
     assert plan["hours"] * 3600 == pytest.approx(expected * relative_cost(sweep))
@@ -70,11 +72,12 @@ def test_plan_cli_projects_every_paper_sweep(tmp_path):
 
 
 def test_bench_cli_runs_and_handles_the_torch_baseline(tmp_path):
-    proc = run_cli("bench", "--steps", "16", "--sizes", "1", "--min-time", "0.05", "--torch", "--out", tmp_path / "b",
-                   cwd=tmp_path)
+    proc = run_cli("bench", "--steps", "16", "--sizes", "1", "--min-time", "0.05", "--torch", "--peak-sizes", "256",
+                   "--out", tmp_path / "b", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     data = json.loads((tmp_path / "b" / "benchmarks.json").read_text())
     assert data["engine"][0]["cells"] == 1 and data["single"][0]["steps"] == 16
+    assert data["peak"]["sizes"] == [256] and data["peak"]["gflops"] > 0
     if data["machine"]["torch"]:
         assert data["torch"][0]["processes"] >= 1  # the baseline ran in its own worker processes
     else:

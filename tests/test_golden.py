@@ -46,3 +46,19 @@ def test_analysis_sweep_trains_to_the_golden_results(analysis_store):
 def test_analysis_gives_the_golden_classes_index_and_fits(analysis_store):
     path, _ = analysis_store
     assert_matches(golden.analysis_results(path), "analysis_results", rtol=1e-3, atol=1e-3)
+
+
+def test_a_store_of_rnnsweep_0_1_0_stays_analysable(tmp_path):
+    # Written by rnnsweep 0.1.0 (no model/task settings or step counts in the store, one task class
+    # with every duration): read through the store's upgrade path, it gives the classes it gave then.
+    import zipfile
+
+    from rnnsweep.analysis import classify_sweep
+
+    zipfile.ZipFile(golden.DATA.parent / "v1_store" / "v1.zip").extractall(tmp_path / "v1.zarr")
+    expected = np.load(golden.DATA.parent / "v1_store" / "v1_classes.npz")
+    for name in ("leaky_dcd", "no_memory", "delayed_activation"):
+        result = classify_sweep(tmp_path / "v1.zarr", name, progress=False)
+        np.testing.assert_array_equal(result.classes, expected[f"{name}_classes"], err_msg=name)
+        np.testing.assert_allclose(result.mechanism_index, expected[f"{name}_mechanism_index"], rtol=1e-5,
+                                   atol=1e-6, equal_nan=True, err_msg=name)

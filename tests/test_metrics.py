@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 
-from rnnsweep.metrics import accuracy_reliability, weighted_mse
+from rnnsweep.metrics import threshold_scores, two_choice_scores, weighted_mse
 from rnnsweep.tasks import Trials
 
 
@@ -37,7 +37,7 @@ def test_accuracy_and_reliability_use_the_per_step_target():
         [[0.6, 0.2], [0.3, 0.1]],  # t=3: trial 0 wrong, trial 1 right
     ])
     mask = np.array([False, True, True, True])
-    acc, rel = accuracy_reliability(jnp.asarray(o, jnp.float32), make_trials(y, np.ones(4), mask, 4))
+    acc, rel = two_choice_scores(jnp.asarray(o, jnp.float32), make_trials(y, np.ones(4), mask, 4))
     hits = [0, 1, 1, 1, 0, 1]
     np.testing.assert_allclose(float(acc), np.mean(hits), rtol=1e-6)
     p_correct = [0.2 / 0.8, 0.9, 0.3 / 0.4, 0.0, 0.2 / 0.8, 0.3 / 0.4]
@@ -49,6 +49,6 @@ def test_single_output_metrics():
     y[1:] = 1
     o = np.array([0.2, 0.7, 0.4]).reshape(3, 1, 1)
     tr = Trials(jnp.zeros((3, 1, 1)), jnp.asarray(y, jnp.float32), jnp.ones(3), jnp.ones(3, bool), jnp.int32(3))
-    acc, rel = accuracy_reliability(jnp.asarray(o, jnp.float32), tr)
+    acc, rel = threshold_scores(jnp.asarray(o, jnp.float32), tr)
     np.testing.assert_allclose(float(acc), 2 / 3, rtol=1e-6)
     np.testing.assert_allclose(float(rel), (0.8 + 0.7 + 0.4) / 3, rtol=1e-6)

@@ -7,20 +7,21 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from rnnsweep import settings
 from rnnsweep.models import families, get_family
 from rnnsweep.models.leaky_rnn import LeakyRNN
 from rnnsweep.models.lowrank_rnn import LowRankRNN
 
 
 def test_registry_finds_every_family_file():
-    assert {"leaky_rnn", "lowrank_rnn"} <= set(families())
+    assert {"leaky_rnn", "lowrank_rnn", "toy_sp", "toy_lc"} <= set(families())
     with pytest.raises(ValueError, match="model.family"):
         get_family("gru")
 
 
 def test_unknown_model_setting_is_named():
     with pytest.raises(ValueError, match="model.n_nerons"):
-        LeakyRNN.from_settings({"n_nerons": 5}, n_inputs=2, n_outputs=2, dt_ms=5.0)
+        settings.build(LeakyRNN, {"n_nerons": 5}, "model", fixed={"n_inputs": 2, "n_outputs": 2, "dt_ms": 5.0})
 
 
 def test_init_follows_torch_defaults():
@@ -59,7 +60,7 @@ def test_simulate_matches_the_discrete_update(readout, tau_ms):
     eps = 0.3 * jax.random.normal(k2, (T, B, 7))
     r0 = net.initial_state(k3, B)
     with jax.default_matmul_precision("highest"):
-        rates, outputs = net.simulate(p, u, eps, r0)
+        rates, outputs = net.run(p, u, eps, r0)
     q = {k: np.asarray(v, np.float64) for k, v in p.items()}
     a = 5.0 / tau_ms
     r = np.asarray(r0, np.float64)
@@ -82,4 +83,48 @@ def test_lowrank_weight_is_outer_product():
     assert np.linalg.matrix_rank(np.asarray(w, np.float64), tol=1e-6) == k
     np.testing.assert_allclose(np.var(np.asarray(p["m"])), 1 / n, rtol=0.15)
     with pytest.raises(ValueError, match="model.rank"):
-        LowRankRNN.from_settings({"rank": 0}, n_inputs=2, n_outputs=2, dt_ms=5.0)
+        settings.build(LowRankRNN, {"rank": 0}, "model", fixed={"n_inputs": 2, "n_outputs": 2, "dt_ms": 5.0})
+
+
+def test_one_step_composes_drive_update_and_read():
+    net = LeakyRNN(n_neurons=6, n_inputs=2, n_outputs=2, dt_ms=5.0)
+    p = net.init(jax.random.PRNGKey(0))
+    u = jax.random.normal(jax.random.PRNGKey(1), (4, 3, 2))
+    r0 = net.initial_state(jax.random.PRNGKey(2), 3)
+    with jax.default_matmul_precision("highest"):
+        rates, outputs = net.run(p, u, None, r0)
+        state = r0
+        for t in range(4):
+            np.testing.assert_allclose(state, rates[t], rtol=1e-6, atol=1e-7)
+            state, out = net.step(p, state, u[t])
+            np.testing.assert_allclose(out, outputs[t], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("family", ["leaky_rnn", "lowrank_rnn"])
+def test_velocity_is_the_continuous_time_vector_field(family):
+    # tau dr/dt = -r + tanh(W r + b_rec + W_in u + b_in): the fixed-point finder's F(x)
+    net = get_family(family)(n_neurons=5, n_inputs=2, n_outputs=2, dt_ms=5.0, tau_ms=20.0)
+    p = {k: np.asarray(v, np.float64) for k, v in net.init(jax.random.PRNGKey(0)).items()}
+    r = np.asarray(net.initial_state(jax.random.PRNGKey(1), 3), np.float64)
+    u = np.asarray(jax.random.normal(jax.random.PRNGKey(2), (3, 2)), np.float64)
+    with jax.enable_x64(True), jax.default_matmul_precision("highest"):
+        f = np.asarray(net.velocity({k: jnp.asarray(v) for k, v in p.items()}, jnp.asarray(r), jnp.asarray(u)))
+    w = np.asarray(net.recurrent_weight(p))
+    expected = (-r + np.tanh(r @ w.T + p["b_rec"] + u @ p["W_in"].T + p["b_in"])) / 20.0
+    np.testing.assert_allclose(f, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_ghost_toy_velocity_is_x_squared_plus_r():
+    from rnnsweep.models.toy_sp import GhostSP
+
+    net = GhostSP()
+    x = jnp.array([[0.0], [0.5], [-2.0]])
+    f = net.velocity({"r": jnp.asarray(0.25)}, x, jnp.zeros((3, 1)))
+    np.testing.assert_allclose(f, x**2 + 0.25, rtol=1e-6)
+
+
+def test_cost_hints_drive_the_memory_rule():
+    net = LeakyRNN(n_neurons=7, n_inputs=2, n_outputs=3)
+    assert net.state_size() == 7
+    assert net.flops_per_step(10) == 2 * 10 * 7 * (7 + 2 + 3)
+    assert net.n_params() == 7 * 2 + 7 + 7 * 7 + 7 + 3 * 7 + 3

@@ -11,7 +11,8 @@ import pytest
 import zarr
 
 from conftest import ROOT, run_cli, tiny_sweep_text
-from rnnsweep.runner import partition
+from rnnsweep.schedule import partition
+from rnnsweep.schedule import units as schedule_units
 from rnnsweep.sweep import parse_sweep
 
 TEXT = tiny_sweep_text(n_neurons=12, epochs="60", chunk_epochs=20, n_seeds=2,
@@ -24,13 +25,13 @@ def arrays(store):
     return {name: np.asarray(a[...]) for name, a in g.arrays()}
 
 
-def assert_same_store(a, b):
+def assert_same_store(a, b, atol=1e-7):
     a, b = arrays(a), arrays(b)
     assert a.keys() == b.keys()
     np.testing.assert_array_equal(a["status"], b["status"])
     assert np.all(a["status"] == 1)
     for name in a:
-        np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-7, equal_nan=True, err_msg=name)
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=atol, equal_nan=True, err_msg=name)
 
 
 def env_with(extra):
@@ -54,19 +55,23 @@ def test_four_simulated_devices_give_the_same_store(reference, tmp_path):
     proc = run_cli("run", sweep, "--store", four, "--quiet", env=env_with(FOUR_DEVICES))
     assert proc.returncode == 0, proc.stderr
     assert "x4" in proc.stderr
-    assert_same_store(one, four)
+    # Sharding changes how XLA batches the matmuls, so values agree to rounding amplified by 60
+    # epochs of training (measured: 2.3e-7 at most on a 2-core AMD EPYC), not bit for bit.
+    assert_same_store(one, four, atol=1e-6)
 
 
 def test_sharded_block_program_has_no_collectives():
     script = f"""
 import jax, jax.numpy as jnp
+from rnnsweep.executor import Executor
+from rnnsweep.schedule import cell_hypers
 from rnnsweep.sweep import parse_sweep
 from rnnsweep.train import Trainer
 sweep = parse_sweep({TEXT!r})
 assert len(jax.devices()) == 4
-tr = Trainer(sweep.model, sweep.task, sweep.train)
+tr = Executor(Trainer(sweep.model, sweep.task, sweep.train))
 cells = sweep.cells()[:8]
-hypers = tr.shard(jax.tree_util.tree_map(jnp.asarray, sweep.hypers(cells)))
+hypers = tr.shard(jax.tree_util.tree_map(jnp.asarray, cell_hypers(sweep, cells)))
 states = tr.init_block(hypers)
 with tr.numerics():
     compiled = tr._run_chunk.lower(states, hypers, jnp.int32(0), n_steps_max=12, n_epochs=20).compile()
@@ -85,7 +90,7 @@ print("OK", len(text))
 
 def test_partition_is_disjoint_chunk_aligned_and_balanced():
     sweep = parse_sweep(TEXT)
-    units = sweep.units()
+    units = schedule_units(sweep)
     for n in (1, 2, 3, 5, 12, 20):
         parts = partition(sweep, n)
         keys = [str(u.index) for p in parts for u in p]

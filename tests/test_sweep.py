@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_cli, tiny_sweep_text
+from rnnsweep import schedule
 from rnnsweep.sweep import SweepError, load_sweep, parse_sweep
 
 PAPER = {  # sweep file: (cells, lr values, other axis, values, epochs rule checks)
@@ -27,7 +28,7 @@ def test_paper_sweeps_have_the_exact_grids(name):
     assert sweep.model.n_neurons == 100 and sweep.task.n_trials == 128 and sweep.task.dt_ms == 5.0
     tau, post, readout = {"dcd_long_tau": (20.0, 0.0, "sigmoid"), "dcd_post": (10.0, 30.0, "sigmoid"),
                           "no_memory": (10.0, 0.0, "linear")}.get(name, (10.0, 0.0, "sigmoid"))
-    assert (sweep.model.tau_ms, sweep.task.post_ms, sweep.model.readout) == (tau, post, readout)
+    assert (sweep.model.tau_ms, getattr(sweep.task, "post_ms", 0.0), sweep.model.readout) == (tau, post, readout)
     assert (sweep.train.optimizer, sweep.train.momentum, sweep.train.weight_decay) == ("sgd", 0.9, 1e-7)
     budgets = {c.coords["lr"]: c.n_epochs for c in sweep.cells()[: len(lrs) * len(values)]}
     for lr, n in budgets.items():
@@ -56,10 +57,11 @@ def test_keys_pair_seeds_and_ignore_the_rest_of_the_grid():
 
 
 def test_blocks_hold_whole_units_and_every_cell_once():
-    sweep = parse_sweep(tiny_sweep_text(n_seeds=5, lrs="[0.4, 0.1, 0.05]", delays="[0.0, 20.0, 60.0]", block_size=7)
+    sweep = parse_sweep(tiny_sweep_text(n_seeds=5, lrs="[0.4, 0.1, 0.05]", delays="[0.0, 20.0, 60.0]", block_size=7,
+                                        max_padding=0.25)
                         + "seeds_per_chunk = 2\n")
-    assert sweep.chunk_shape() == (2, 1, 1)
-    blocks = sweep.blocks(7)
+    assert schedule.chunk_shape(sweep) == (2, 1, 1)
+    blocks = schedule.blocks(sweep, 7)
     seen = [c.index for b in blocks for c in b.cells]
     assert sorted(seen) == sorted(c.index for c in sweep.cells()) and len(set(seen)) == len(seen)
     for b in blocks:
@@ -67,7 +69,7 @@ def test_blocks_hold_whole_units_and_every_cell_once():
         for u in b.units:  # each unit is exactly one chunk along the grid axes
             sel = u.index[0]
             assert sel.start % 2 == 0 and (sel.stop - sel.start == 2 or sel.stop == 5)
-        real = sum(c.n_epochs * int(c.timing.n_steps) for c in b.cells)
+        real = sum(c.n_epochs * c.n_steps for c in b.cells)
         assert b.n_cells * b.n_steps_max * b.n_epochs_max <= (1 + sweep.run.max_padding) * real + 1e-9
 
 

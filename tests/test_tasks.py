@@ -1,20 +1,31 @@
 """Task arrays, loss weights and scoring windows against hand-computed cases (paper-spec section 1)."""
 
+import jax
 import numpy as np
 import pytest
 
-from rnnsweep.tasks import TaskConfig, build_trials
+from rnnsweep.tasks import get_task, tasks
+from rnnsweep.tasks.dcd import DCD
+from rnnsweep.tasks.delayed_activation import DelayedActivation
+from rnnsweep.tasks.no_memory import NoMemory
 
 
-def trials_for(task, delay_ms, response_ms=50.0, post_ms=0.0, n_steps_max=None):
-    timing = task.timing(delay_ms, response_ms, post_ms)
-    n = int(timing.n_steps)
-    tr = build_trials(task, timing, n_steps_max or n)
+def trials_for(task, n_steps_max=None, **coords):
+    task.validate()
+    timing = task.timing(coords)
+    n = int(task.n_steps(timing))
+    tr = task.trials(timing, n_steps_max or n, jax.random.PRNGKey(0))
     return {k: np.asarray(v) for k, v in tr._asdict().items()}, n
 
 
+def test_registry_finds_every_task_file():
+    assert {"dcd", "no_memory", "delayed_activation"} <= set(tasks())
+    with pytest.raises(ValueError, match="task.name: unknown task 'dmts'"):
+        get_task("dmts")
+
+
 def test_dcd_without_post_period():
-    task = TaskConfig(name="dcd", trials_per_cue=2)  # dt 5 ms, cue 30 ms = 6 steps, response 10 steps
+    task = DCD(trials_per_cue=2)  # dt 5 ms, cue 30 ms = 6 steps, response 10 steps
     tr, n = trials_for(task, delay_ms=100.0)  # delay 20 steps
     assert n == 6 + 20 + 10
     # Cue A = (0, 1) on trials 0..1, cue B = (1, 0) on trials 2..3, for the first 6 steps only.
@@ -33,7 +44,7 @@ def test_dcd_without_post_period():
 
 
 def test_dcd_with_post_period_weights_last_16_steps():
-    task = TaskConfig(name="dcd", trials_per_cue=1)
+    task = DCD(trials_per_cue=1)
     tr, n = trials_for(task, delay_ms=40.0, post_ms=30.0)  # 6 + 8 + 10 + 6
     assert n == 30
     expected = np.r_[np.full(14, 16 / 30), np.full(16, 1 - 16 / 30)]
@@ -44,9 +55,9 @@ def test_dcd_with_post_period_weights_last_16_steps():
 
 
 def test_padding_adds_only_zero_weight_steps_outside_the_window():
-    task = TaskConfig(name="dcd", trials_per_cue=2)
+    task = DCD(trials_per_cue=2)
     own, n = trials_for(task, delay_ms=60.0)
-    padded, _ = trials_for(task, delay_ms=60.0, n_steps_max=n + 13)
+    padded, _ = trials_for(task, n_steps_max=n + 13, delay_ms=60.0)
     for key in ("inputs", "targets", "loss_weights", "score_mask"):
         np.testing.assert_array_equal(padded[key][:n], own[key])
         assert not padded[key][n:].any()
@@ -56,27 +67,27 @@ def test_padding_adds_only_zero_weight_steps_outside_the_window():
 def test_exact_step_arithmetic_at_the_reference_quirk_delays(delay_ms, start):
     # The reference's float/int() conversion moves these windows one step early (and shortens the
     # 320 ms one to 9 steps); exact integer arithmetic keeps the rule.
-    tr, _ = trials_for(TaskConfig(name="dcd", trials_per_cue=1), delay_ms)
+    tr, _ = trials_for(DCD(trials_per_cue=1), delay_ms=delay_ms)
     np.testing.assert_array_equal(np.flatnonzero(tr["score_mask"]), np.arange(start, start + 10))
 
 
 def test_no_memory_control():
-    task = TaskConfig(name="no_memory", trials_per_cue=1)
-    assert task.loss_weighting == "uniform"
-    tr, n = trials_for(task, delay_ms=0.0, response_ms=100.0)
+    task = NoMemory(trials_per_cue=1)
+    assert task.loss_weighting == "uniform" and task.axes == ("response_ms",)
+    tr, n = trials_for(task, response_ms=100.0)
     assert n == 6 + 20
     np.testing.assert_array_equal(tr["targets"][:, 0], [[0, 1]] * n)  # held from t = 0 to the end
     np.testing.assert_array_equal(tr["targets"][:, 1], [[1, 0]] * n)
     np.testing.assert_array_equal(tr["loss_weights"], np.ones(n))
     np.testing.assert_array_equal(np.flatnonzero(tr["score_mask"]), np.arange(5, 25))
-    with pytest.raises(ValueError, match="delay_ms"):
-        task.check_timing(20.0, 100.0, 0.0)
+    with pytest.raises(ValueError, match="grid.response_ms: the response window"):
+        task.timing({"response_ms": 0.0}, grid_axes=("response_ms",))
 
 
 def test_delayed_activation():
-    task = TaskConfig(name="delayed_activation", cue_ms=0.0, trials_per_cue=1)
+    task = DelayedActivation(n_trials=2)
     tr, n = trials_for(task, delay_ms=50.0)
-    assert n == 20 and tr["inputs"].shape[-1] == 1 and not tr["inputs"].any()
+    assert n == 20 and tr["inputs"].shape == (20, 2, 1) and not tr["inputs"].any()
     np.testing.assert_array_equal(tr["targets"][:, 0, 0], np.r_[np.zeros(10), np.ones(10)])
     np.testing.assert_array_equal(np.flatnonzero(tr["score_mask"]), np.arange(9, 19))
 
@@ -84,4 +95,16 @@ def test_delayed_activation():
 @pytest.mark.parametrize("value,message", [(33.0, "not a whole number"), (-5.0, ">= 0")])
 def test_impossible_durations_name_the_field(value, message):
     with pytest.raises(ValueError, match=f"task.delay_ms: .*{message}"):
-        TaskConfig(name="dcd").steps("delay_ms", value)
+        DCD().steps("delay_ms", value)
+    with pytest.raises(ValueError, match=f"grid.delay_ms: .*{message}"):
+        DCD().timing({"delay_ms": value}, grid_axes=("delay_ms",))
+
+
+def test_trials_with_a_key_are_reproducible_and_padding_invariant():
+    # the key reaches the task (a random task draws from it); the paper's tasks do not depend on it
+    task = DCD(trials_per_cue=2)
+    timing = task.timing({"delay_ms": 20.0})
+    a = task.trials(timing, 20, jax.random.PRNGKey(1))
+    b = task.trials(timing, 20, jax.random.PRNGKey(2))
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)

@@ -10,8 +10,9 @@ import pytest
 from conftest import ROOT, run_cli
 from rnnsweep.models.toy_lc import CycleLC
 from rnnsweep.models.toy_sp import GhostSP
+from rnnsweep.schedule import cell_hypers
 from rnnsweep.sweep import load_sweep
-from rnnsweep.theory import (CASES, _stuck_fn, lc_critical_lr, measure_cases, measure_critical_lr,
+from rnnsweep.analysis.theory import (CASES, _stuck_fn, lc_critical_lr, measure_cases, measure_critical_lr,
                              phase_diagram, sp_critical_lr)
 
 
@@ -100,7 +101,7 @@ def test_toy_sweeps_are_ordinary_sweep_files():
     assert sp.model.family == "toy_sp" and sp.train.dtype == "float64" and sp.train.momentum == 0
     assert list(sp.axes) == ["seed", "lr", "delay_ms", "init_r_ratio"]
     cell = sp.cells()[5]
-    h = sp.hypers([cell])
+    h = cell_hypers(sp, [cell])
     t_d = cell.coords["delay_ms"]
     assert h.model_args["init_r"][0] == pytest.approx(cell.coords["init_r_ratio"] * math.pi**2 / (4 * t_d**2))
     assert lc.model.family == "toy_lc" and not lc.model.response_equals_delay

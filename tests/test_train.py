@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from conftest import tiny_sweep_text
+from rnnsweep.executor import Executor
 from rnnsweep.runner import run_sweep
+from rnnsweep.schedule import cell_hypers
+from rnnsweep.schema import Status
 from rnnsweep.sweep import parse_sweep
-from rnnsweep.tasks import build_trials
-from rnnsweep.train import STATUS_DIVERGED, STATUS_DONE, STATUS_FAILED, Trainer
+from rnnsweep.train import Trainer
 
 
 def take(tree, i):
@@ -25,7 +27,7 @@ def stack(trees):
 def setup():
     sweep = parse_sweep(tiny_sweep_text(lrs="[0.5, 0.2, 0.05]", delays="[0.0, 20.0, 40.0]", epochs="max(5, 0.9/lr)",
                                         chunk_epochs=4))
-    trainer = Trainer(sweep.model, sweep.task, sweep.train)
+    trainer = Executor(Trainer(sweep.model, sweep.task, sweep.train))
     cells = sweep.cells()
     return sweep, trainer, cells
 
@@ -41,24 +43,24 @@ def assert_cells_equal(s1, c1, s2, c2, rtol=2e-5, atol=1e-6):
 def test_vmapped_block_equals_single_network_trainer(setup):
     sweep, trainer, cells = setup
     chosen = [cells[i] for i in (0, 4, 9, 13, 17)]  # mixed lr, delay and seed: padded steps and epochs
-    hypers = sweep.hypers(chosen)
-    n_steps_max = max(int(c.timing.n_steps) for c in chosen)
+    hypers = cell_hypers(sweep, chosen)
+    n_steps_max = max(c.n_steps for c in chosen)
     n_epochs_max = max(c.n_epochs for c in chosen)
     states, curves = trainer.train_block(hypers, n_steps_max, n_epochs_max)
     for i, cell in enumerate(chosen):
-        single, single_curves = trainer.train_single(take(hypers, i), int(cell.timing.n_steps), cell.n_epochs)
+        single, single_curves = trainer.train_single(take(hypers, i), cell.n_steps, cell.n_epochs)
         block_curves = curves[i]
         assert np.all(np.isnan(block_curves[cell.n_epochs:]))  # NaN past the cell's own budget
         assert_cells_equal(take(states, i), block_curves[: cell.n_epochs], single, np.asarray(single_curves))
-        assert int(single.status) == STATUS_DONE
+        assert int(single.status) == Status.DONE
 
 
 def test_padding_in_steps_and_epochs_changes_nothing(setup):
     sweep, trainer, cells = setup
     cell = cells[1]
-    h = take(sweep.hypers([cell]), 0)
-    own, own_curves = trainer.train_single(h, int(cell.timing.n_steps), cell.n_epochs)
-    padded, padded_curves = trainer.train_single(h, int(cell.timing.n_steps) + 11, cell.n_epochs + 6)
+    h = take(cell_hypers(sweep, [cell]), 0)
+    own, own_curves = trainer.train_single(h, cell.n_steps, cell.n_epochs)
+    padded, padded_curves = trainer.train_single(h, cell.n_steps + 11, cell.n_epochs + 6)
     assert np.all(np.isnan(np.asarray(padded_curves)[cell.n_epochs:]))
     assert_cells_equal(own, np.asarray(own_curves), padded, np.asarray(padded_curves)[: cell.n_epochs])
 
@@ -66,8 +68,8 @@ def test_padding_in_steps_and_epochs_changes_nothing(setup):
 def test_results_do_not_depend_on_block_size_or_order(setup):
     sweep, trainer, cells = setup
     chosen = cells[:8]
-    n_steps, n_ep = max(int(c.timing.n_steps) for c in chosen), max(c.n_epochs for c in chosen)
-    hypers = sweep.hypers(chosen)
+    n_steps, n_ep = max(c.n_steps for c in chosen), max(c.n_epochs for c in chosen)
+    hypers = cell_hypers(sweep, chosen)
     ref_states, ref_curves = trainer.train_block(hypers, n_steps, n_ep)
     order = np.random.default_rng(0).permutation(len(chosen))
     perm_states, perm_curves = trainer.train_block(take(hypers, order), n_steps, n_ep)
@@ -85,11 +87,10 @@ def test_gradients_match_finite_differences():
         'epochs = "max(4, 0.8/lr)"', 'epochs = "3"\ndtype = "float64"'))
     trainer = Trainer(sweep.model, sweep.task, sweep.train)
     cell = sweep.cells()[3]
-    with trainer.numerics():
-        h = jax.tree_util.tree_map(jnp.asarray, take(sweep.hypers([cell]), 0))
+    with Executor(trainer).numerics():
+        h = jax.tree_util.tree_map(jnp.asarray, take(cell_hypers(sweep, [cell]), 0))
         params = sweep.model.init(h.init_key, jnp.float64)
-        trials = build_trials(sweep.task, h.timing, int(cell.timing.n_steps), jnp.float64)
-        loss = lambda p: trainer.epoch_loss(p, h, jnp.int32(2), trials)[0]
+        loss = jax.jit(lambda p: trainer.epoch_loss(p, h, jnp.int32(2), cell.n_steps)[0])
         grads = jax.grad(loss)(params)
         rng = np.random.default_rng(0)
         for name in ("W_rec", "W_in", "b_out"):
@@ -104,12 +105,12 @@ def test_gradients_match_finite_differences():
 def test_diverging_cell_is_marked_and_leaves_neighbours_untouched(setup):
     sweep, trainer, cells = setup
     chosen = cells[:3]
-    hypers = sweep.hypers(chosen)
-    n_steps, n_ep = max(int(c.timing.n_steps) for c in chosen), max(c.n_epochs for c in chosen)
+    hypers = cell_hypers(sweep, chosen)
+    n_steps, n_ep = max(c.n_steps for c in chosen), max(c.n_epochs for c in chosen)
     bad = hypers._replace(lr=np.array([hypers.lr[0], 1e9, hypers.lr[2]], np.float32))
     states, curves = trainer.train_block(bad, n_steps, n_ep)
     ok_states, ok_curves = trainer.train_block(take(hypers, [0, 2]), n_steps, n_ep)
-    assert int(states.status[1]) == STATUS_DIVERGED
+    assert int(states.status[1]) == Status.DIVERGED
     stopped = int(states.epochs_run[1])
     assert stopped < chosen[1].n_epochs and np.all(np.isnan(curves[1, stopped:]))
     assert all(np.all(np.isfinite(v[1])) for v in states.params.values())  # last good parameters kept
@@ -121,10 +122,10 @@ def test_loss_limit_stops_a_cell_as_failed():
     sweep = parse_sweep(tiny_sweep_text(epochs="6").replace("chunk_epochs = 3", "chunk_epochs = 3\nstop_loss_above = 1e-6"))
     trainer = Trainer(sweep.model, sweep.task, sweep.train)
     cells = sweep.cells()[:2]
-    hypers = sweep.hypers(cells)
-    states, curves = trainer.train_block(hypers, max(int(c.timing.n_steps) for c in cells), 6)
+    hypers = cell_hypers(sweep, cells)
+    states, curves = Executor(trainer).train_block(hypers, max(c.n_steps for c in cells), 6)
     init = jax.vmap(trainer.init_cell)(jax.tree_util.tree_map(jnp.asarray, hypers))
-    assert list(np.asarray(states.status)) == [STATUS_FAILED] * 2
+    assert list(np.asarray(states.status)) == [Status.FAILED] * 2
     assert list(np.asarray(states.epochs_run)) == [1, 1]
     assert np.all(np.isfinite(curves[:, 0])) and np.all(np.isnan(curves[:, 1:]))
     for k in init.params:

@@ -1,16 +1,27 @@
-"""Analysis of stored sweeps: classes, mechanism index, scaling laws, figures, reports.
+"""Analysis of stored sweeps: plug-ins that turn a store into classes, scaling laws, figures and a report.
 
-Importable pieces: :func:`classify_sweep` and :func:`combine` (per-cell results as numpy arrays),
-:func:`fit_study` (the power laws), :func:`analyze` (everything, as ``rnnsweep analyze`` does) and
-:func:`to_xarray` (a labelled Dataset of a :class:`Classified`, when xarray is installed).
+Every module in this folder is imported, so an analysis is one new file with an ``@register``ed
+:class:`Analysis` (see base.py and docs/plugins.md). Built in: ``classes`` (learning classes and the
+SP/LC mechanism of every network) and ``scaling`` (critical delays, power laws, phase diagram).
+
+Importable pieces: :func:`analyze` (what ``rnnsweep analyze`` runs), :func:`classify_sweep` and
+:func:`combine` (per-cell classes as numpy arrays), :func:`fit_study` (the power laws) and
+:func:`to_xarray` (a labelled Dataset of a :class:`Classified`, when xarray is installed). The
+analysis reads stores through :mod:`rnnsweep.store` and imports no training code.
 """
 
-from .classify import CLASS_NAMES, Thresholds, learning_classes, stability
+from ..registry import import_package_modules
+from .base import Analysis, Context, Result, analyses, register
+from .classes import classify_sweep, combine
+from .classify import CLASS_NAMES, Classified, Thresholds, learning_classes, stability
+from .conditions import CONDITIONS, FitConfig
+from .fitting import power_law
 from .mechanism import MechanismConfig, mechanism_index_from_rates, mechanism_measures
 from .report import analyze
-from .results import Classified, classify_sweep, combine
-from .scaling import power_law
-from .study import FitConfig, fit_study
+from .scaling import fit_study
+from .study import Source, Study
+
+import_package_modules(__name__, __path__)
 
 
 def to_xarray(result: Classified):
@@ -24,6 +35,7 @@ def to_xarray(result: Classified):
     )
 
 
-__all__ = ["CLASS_NAMES", "Classified", "FitConfig", "MechanismConfig", "Thresholds", "analyze", "classify_sweep",
-           "combine", "fit_study", "learning_classes", "mechanism_index_from_rates", "mechanism_measures",
-           "power_law", "stability", "to_xarray"]
+__all__ = ["CLASS_NAMES", "CONDITIONS", "Analysis", "Classified", "Context", "FitConfig", "MechanismConfig",
+           "Result", "Source", "Study", "Thresholds", "analyses", "analyze", "classify_sweep", "combine", "fit_study",
+           "learning_classes", "mechanism_index_from_rates", "mechanism_measures", "power_law", "register",
+           "stability", "to_xarray"]

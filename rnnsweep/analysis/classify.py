@@ -20,12 +20,16 @@ import dataclasses
 
 import numpy as np
 
+from ..schema import Status
+
 CLASS_NAMES = ("pending", "no_learning", "unstable", "stopped", "SP", "LC")
 PENDING, NO_LEARNING, UNSTABLE, STOPPED, SP, LC = range(6)
 FAILED_CLASSES = (NO_LEARNING, UNSTABLE, STOPPED)
 LEARNED_CLASSES = (SP, LC)
 # The three groups the figures and fits talk about.
 CLASS_GROUPS = {"SP": (SP,), "LC": (LC,), "failed": FAILED_CLASSES}
+# The axes along which boundaries are fitted and fractions tabulated (against lr).
+BOUNDARY_AXES = ("delay_ms", "response_ms")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,10 +75,10 @@ def learning_classes(acc, rel, epochs_run, status, th: Thresholds = Thresholds()
     status = np.asarray(status)
     stable = stability(acc, rel, th)
     mean_acc, mean_rel = final_means(acc, rel, epochs_run, th)
-    learned = (mean_acc > th.learn) & (mean_rel > th.learn) & stable & (status == 1)
+    learned = (mean_acc > th.learn) & (mean_rel > th.learn) & stable & (status == Status.DONE)
     classes = np.where(learned, SP, np.where(stable, NO_LEARNING, UNSTABLE))
-    classes = np.where(np.isin(status, (2, 3)), STOPPED, classes)
-    classes = np.where(status == 0, PENDING, classes)
+    classes = np.where(np.isin(status, (Status.DIVERGED, Status.FAILED)), STOPPED, classes)
+    classes = np.where(status == Status.PENDING, PENDING, classes)
     return learned, classes.astype(np.int8)
 
 
@@ -82,3 +86,57 @@ def split_mechanism(classes: np.ndarray, index: np.ndarray, th: Thresholds = Thr
     """Learned cells with mechanism index < threshold become LC, the others SP."""
     learned = np.isin(classes, LEARNED_CLASSES)
     return np.where(learned, np.where(index < th.mechanism_index, LC, SP), classes).astype(np.int8)
+
+
+@dataclasses.dataclass
+class Classified:
+    """Per-cell analysis results of one sweep (or several combined along ``lr``)."""
+
+    name: str
+    dims: list[str]
+    coords: dict[str, np.ndarray]
+    status: np.ndarray
+    classes: np.ndarray  # int8 codes, see classify.CLASS_NAMES
+    mechanism_index: np.ndarray  # NaN where not computed
+    output_rms: np.ndarray
+    sources: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.classes.shape
+
+    def axis(self, name: str) -> int:
+        return self.dims.index(name)
+
+    def coverage(self) -> float:
+        """Fraction of the grid's cells that are finished (not pending)."""
+        return float(np.mean(self.classes != PENDING))
+
+    def counts(self) -> dict[str, int]:
+        return {name: int(np.sum(self.classes == code)) for code, name in enumerate(CLASS_NAMES)}
+
+
+# --- fractions over the grid -----------------------------------------------------------------------
+def boundary_axis(result: Classified) -> str:
+    """The axis along which boundaries are fitted: delay_ms, else response_ms."""
+    for axis in BOUNDARY_AXES:
+        if axis in result.dims:
+            return axis
+    raise ValueError(f"no boundary axis (delay_ms or response_ms) among {result.dims}")
+
+
+def fraction_table(result: Classified, codes, other: str, seeds: np.ndarray | None = None) -> np.ndarray:
+    """(lr, other) table of the fraction of finished cells whose class is in ``codes``. Every other
+    axis (seed, and replicate axes such as a toy model's initial ratio) is pooled; ``seeds``
+    resamples the seed axis."""
+    if "lr" not in result.dims:
+        raise ValueError(f"scaling needs an lr axis; this study has {result.dims}")
+    classes = result.classes
+    if seeds is not None:
+        classes = np.take(classes, seeds, axis=result.axis("seed"))
+    moved = np.moveaxis(classes, [result.axis("lr"), result.axis(other)], [0, 1])
+    moved = moved.reshape(moved.shape[0], moved.shape[1], -1)
+    finished = np.sum(moved != PENDING, axis=-1)
+    hits = np.sum(np.isin(moved, codes), axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(finished > 0, hits / np.maximum(finished, 1), np.nan)

@@ -2,8 +2,8 @@
 
 The mechanism index (paper-spec section 1, step 4), in JAX, vmapped over networks:
 
-1. run trial 0 (cue A) noise-free and continue with zero input for ``extend_factor`` (9) times
-   the trial length in total;
+1. run the task's first condition (trial 0, cue A) noise-free and continue with zero input for
+   ``extend_factor`` (9) times the trial length in total;
 2. project the firing rates on their top 2 principal components (rates centred over time);
 3. the time-by-time similarity matrix of the projected states (``similarity``: ``"cosine"``, the
    normalised dot product of the centred 2-D states, by default; ``"pearson"``: numpy's
@@ -25,8 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..models import ModelFamily
-from ..tasks import TaskConfig, Timing, build_trials
+from ..models import AbstractModel
+from ..tasks import AbstractTask, Timing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,24 +72,27 @@ def output_oscillation_rms(outputs: jax.Array, trial_steps: int) -> jax.Array:
     return jnp.sqrt(jnp.mean((tail - tail.mean(axis=0)) ** 2))
 
 
-def probe_run(model: ModelFamily, task: TaskConfig, params, timing: Timing, n_steps: int, factor: int, key,
-              trials: tuple[int, ...] = (0,)) -> tuple:
-    """Noise-free ``trials`` (default: trial 0, cue A) followed by zero input, ``factor * n_steps``
-    steps in total. Returns rates (time, trials, N) and outputs (time, trials, O)."""
-    batch = build_trials(task, timing, n_steps)
+def probe_run(model: AbstractModel, task: AbstractTask, params, timing: Timing, n_steps: int, factor: int, key,
+              trials: tuple[int, ...] | None = None) -> tuple:
+    """Noise-free ``trials`` (default: the task's first condition, e.g. trial 0 = cue A) followed by
+    zero input, ``factor * n_steps`` steps in total, all from one initial state drawn from ``key``.
+    Returns rates (time, trials, N) and outputs (time, trials, O)."""
+    if trials is None:
+        trials = (next(iter(task.conditions().values())),)
+    batch = task.trials(timing, n_steps, key)
     picked = batch.inputs[:, jnp.array(trials)]
     inputs = jnp.zeros((factor * n_steps, len(trials), task.n_inputs)).at[:n_steps].set(picked)
-    r0 = jnp.repeat(model.initial_state(key, 1), len(trials), axis=0)
-    return model.simulate(params, inputs, jnp.zeros(inputs.shape[:2] + (model.n_neurons,)), r0)
+    state0 = jax.tree_util.tree_map(lambda x: jnp.repeat(x, len(trials), axis=0), model.initial_state(key, 1))
+    return model.run(params, inputs, None, state0)
 
 
-def mechanism_measures(model: ModelFamily, task: TaskConfig, params: dict[str, np.ndarray], timing: Timing,
+def mechanism_measures(model: AbstractModel, task: AbstractTask, params: dict[str, np.ndarray], timing: Timing,
                        cfg: MechanismConfig = MechanismConfig()) -> tuple[np.ndarray, np.ndarray]:
     """Mechanism index and output-oscillation RMS of many networks of one trial length.
 
     ``params``: stacked parameters (cells, ...); ``timing``: step counts shared by all of them.
     Returns two float arrays (cells,)."""
-    n_steps = int(timing.n_steps)
+    n_steps = int(task.n_steps(timing))
     key = jax.random.PRNGKey(cfg.seed)
 
     def one(p):

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .classify import CLASS_GROUPS, LC, SP  # noqa: E402
-from .results import Classified  # noqa: E402
-from .study import StudyFits, boundary_axis, fraction_table  # noqa: E402
+from .classify import CLASS_GROUPS, LC, SP, Classified, boundary_axis, fraction_table  # noqa: E402
+from .fitting import StudyFits  # noqa: E402
 
 CLASS_COLOURS = {"SP": "tab:green", "LC": "tab:red", "failed": "tab:blue"}
 
@@ -104,13 +102,13 @@ def scaling_plot(fits: StudyFits, name: str) -> plt.Figure:
     return fig
 
 
-def index_histograms(result: Classified) -> plt.Figure:
+def index_histograms(result: Classified, threshold: float = 0.5) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     bins = np.linspace(0, 1, 41)
     for name, codes in (("SP", (SP,)), ("LC", (LC,))):
         values = result.mechanism_index[np.isin(result.classes, codes)]
         ax.hist(values[np.isfinite(values)], bins=bins, alpha=0.6, color=CLASS_COLOURS[name], label=f"{name} (n={values.size})")
-    ax.axvline(0.5, color="k", ls="--", lw=1, label="threshold 0.5")
+    ax.axvline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:g}")
     ax.set_xlabel("mechanism index (low-frequency power fraction)")
     ax.set_ylabel("networks")
     ax.set_title(f"{result.name}: mechanism index by class")
@@ -138,14 +136,22 @@ def loss_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], na
     return fig
 
 
-def cell_dynamics(outputs: np.ndarray, rates: np.ndarray, trial_steps: int, dt_ms: float, title: str) -> plt.Figure:
-    """Outputs of both cues and the firing-rate raster (cue A, neurons sorted by peak time) during
-    and after the trial (the dashed line marks the trial's end)."""
+def cell_dynamics(outputs: np.ndarray, rates: np.ndarray, trial_steps: int, dt_ms: float, conditions: list[str],
+                  title: str) -> plt.Figure:
+    """Outputs of each of the task's ``conditions`` (trials, e.g. cue A and cue B) and the firing-rate
+    raster of the first (neurons sorted by peak time), during and after the trial (the dotted line
+    marks the trial's end)."""
     t = np.arange(outputs.shape[0]) * dt_ms
-    fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(8, 6), sharex=True, gridspec_kw={"height_ratios": [1, 2]})
-    for cue, ls in ((0, "-"), (1, "--")):
+    # a narrow second column holds the raster's colour bar, so that both panels keep the same width
+    fig, axes = plt.subplots(2, 2, figsize=(8, 6), gridspec_kw={"height_ratios": [1, 2], "width_ratios": [1, 0.025]})
+    (ax0, spare), (ax1, cax) = axes
+    spare.axis("off")
+    ax0.sharex(ax1)
+    ax0.tick_params(labelbottom=False)
+    styles = ("-", "--", ":", "-.")
+    for k, label in enumerate(conditions):
         for ch in range(outputs.shape[-1]):
-            ax0.plot(t, outputs[:, cue, ch], ls=ls, color=f"C{ch}", label=f"cue {'AB'[cue]}, output {ch}")
+            ax0.plot(t, outputs[:, k, ch], ls=styles[k % len(styles)], color=f"C{ch}", label=f"{label}, output {ch}")
     ax0.axvline(trial_steps * dt_ms, color="k", lw=1, ls=":")
     ax0.set_ylabel("output")
     ax0.legend(fontsize=7, ncol=2)
@@ -156,8 +162,8 @@ def cell_dynamics(outputs: np.ndarray, rates: np.ndarray, trial_steps: int, dt_m
                     extent=(t[0], t[-1] + dt_ms, r.shape[1], 0))
     ax1.axvline(trial_steps * dt_ms, color="k", lw=1, ls=":")
     ax1.set_xlabel("time (ms)")
-    ax1.set_ylabel("neuron (sorted by peak time)")
-    fig.colorbar(im, ax=ax1, label="firing rate")
+    ax1.set_ylabel(f"neuron (sorted by peak time, {conditions[0]})")
+    fig.colorbar(im, cax=cax, label="firing rate")
     fig.tight_layout()
     return fig
 

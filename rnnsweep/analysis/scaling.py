@@ -1,153 +1,141 @@
-"""Critical delays, critical learning rates and their power laws (paper-spec section 1).
+"""Analysis ``scaling``: critical delays and learning rates, their power laws with bootstrap
+intervals, and the phase diagram (paper-spec section 1, "Critical delay and scaling exponent").
 
-* :func:`critical_delay`: per learning rate, fit ``f(T) = 0`` for ``T < x0``,
-  ``1 - exp(-k (T - x0))`` otherwise, to the failed fraction vs delay; ``x0`` is ``T_c(lr)``.
-  Learning rates whose largest failed fraction is below ``min_max_failed`` (0.1; 0.2 for the post
-  sweep) are skipped.
-* :func:`power_law`: least squares ``log(lr) = B log(T_c) + log A``; ``beta = -B`` with its
-  standard error, R^2 and p (scipy.stats.linregress).
-* :func:`sp_boundary`: a logistic ``1 / (1 + exp(-k (T - x0)))`` fitted to the SP fraction vs delay
-  per learning rate (the first ``n_rates`` rates, largest first), then the same power law.
-* :func:`critical_lr_no_memory`: per response window, a logistic in ``log(lr)`` fitted to the
-  failed fraction; the critical rate is ``exp(x0)``; then ``log(lr_c) = B log(T) + log A``.
-* :func:`bootstrap_beta`: resample seeds with replacement (the same seeds across the grid, which
-  is paired) and refit everything; the 2.5/97.5 percentiles give a 95% interval for beta.
+The fits are chosen by the study's axes: learning boundary and SP boundary over (lr, delay_ms);
+the no-memory critical learning rate over (lr, response_ms). How each condition is fitted and what
+the paper reports for it is declared once in :mod:`.conditions`. The store gets
+``analysis/scaling`` with the fraction tables and the fitted boundary per learning rate; the output
+folder gets the phase diagram, the class fractions and the scaling plot.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import warnings
-from typing import Callable
+from typing import Any, ClassVar
 
 import numpy as np
-from scipy import optimize, stats
+
+from . import plots
+from .base import Analysis, Context, Result, register
+from .classify import BOUNDARY_AXES, Classified, FAILED_CLASSES, SP, boundary_axis, fraction_table
+from .conditions import Condition, FitConfig, condition_named, condition_of
+from .fitting import StudyFits, bootstrap_beta, critical_delays, critical_lrs_no_memory, power_law, sp_boundaries
+from .study import Study
+
+LAW_TITLES = {"learning_boundary": "learning boundary (critical delay)", "sp_boundary": "SP boundary",
+              "no_memory": "no-memory critical learning rate"}
+
+def fit_study(result: Classified, cfg: FitConfig = FitConfig()) -> StudyFits:
+    """The study's power laws. The bootstrap over seeds needs at least two seeds (with one, every
+    resample is the same and no interval is reported)."""
+    lrs = result.coords["lr"]
+    n_seeds = len(result.coords["seed"])
+    if n_seeds < 2:
+        cfg = dataclasses.replace(cfg, n_boot=0)
+    if "delay_ms" in result.dims:
+        delays = result.coords["delay_ms"]
+
+        def estimate(seeds=None):
+            failed = fraction_table(result, FAILED_CLASSES, "delay_ms", seeds)
+            sp = fraction_table(result, (SP,), "delay_ms", seeds)
+            tc = critical_delays(lrs, delays, failed, cfg.min_max_failed, cfg.p0)
+            tsp = sp_boundaries(lrs, delays, sp, cfg.sp_rates)
+            return failed, sp, tc, tsp
+
+        failed, sp, tc, tsp = estimate()
+        laws = {"learning_boundary": power_law(tc, lrs), "sp_boundary": power_law(tsp, lrs)}
+        for name, pick in (("learning_boundary", 2), ("sp_boundary", 3)):
+            if laws[name] is not None and cfg.n_boot:
+                ci, _ = bootstrap_beta(lambda s, pick=pick: power_law(estimate(s)[pick], lrs), n_seeds, cfg.n_boot,
+                                       cfg.boot_seed)
+                laws[name].ci95, laws[name].n_boot = ci, cfg.n_boot
+        return StudyFits("delay", lrs, delays, {"failed": failed, "sp": sp}, {"critical_delay": tc, "sp_boundary": tsp},
+                         laws)
+    if "response_ms" in result.dims:
+        windows = result.coords["response_ms"]
+
+        def estimate(seeds=None):
+            failed = fraction_table(result, FAILED_CLASSES, "response_ms", seeds)
+            return failed, critical_lrs_no_memory(lrs, windows, failed)
+
+        failed, lr_c = estimate()
+        law = power_law(windows, lr_c)
+        if law is not None and cfg.n_boot:
+            law.ci95, _ = bootstrap_beta(lambda s: power_law(windows, estimate(s)[1]), n_seeds, cfg.n_boot, cfg.boot_seed)
+            law.n_boot = cfg.n_boot
+        return StudyFits("no_memory", lrs, windows, {"failed": failed}, {"critical_lr": lr_c}, {"no_memory": law})
+    raise ValueError(f"no scaling analysis for axes {result.dims}: need lr with delay_ms or response_ms")
 
 
-@dataclasses.dataclass
-class PowerLaw:
-    beta: float
-    beta_se: float
-    log_a: float
-    r2: float
-    p: float
-    n_points: int
-    x: np.ndarray  # T_c (or window length T) per point
-    y: np.ndarray  # learning rate per point
-    ci95: tuple[float, float] | None = None
-    n_boot: int = 0
+@register
+class Scaling(Analysis):
+    """Power laws of the learning and SP boundaries (or the no-memory critical rate) against lr."""
 
-    def to_dict(self) -> dict:
-        return {"beta": self.beta, "beta_se": self.beta_se, "log_A": self.log_a, "r2": self.r2, "p": self.p,
-                "n_points": self.n_points, "ci95": list(self.ci95) if self.ci95 else None, "n_boot": self.n_boot,
-                "x": [float(v) for v in self.x], "lr": [float(v) for v in self.y]}
+    name: ClassVar[str] = "scaling"
+    description: ClassVar[str] = ("critical delay per learning rate, power law lr ~ T^-beta with bootstrap "
+                                  "interval, SP boundary, phase diagram; compared with the paper")
+    requires: ClassVar[tuple[str, ...]] = ("classes",)
 
+    fit: FitConfig | None = None  # None: the condition's
+    n_boot: int | None = None  # overrides the fit's bootstrap resamples
+    condition: str | None = None  # None: chosen from the study's model and task
 
-def exp_saturation(t, x0, k):
-    return np.where(t < x0, 0.0, 1.0 - np.exp(-k * (t - x0)))
-
-
-def logistic(t, x0, k):
-    return 1.0 / (1.0 + np.exp(-k * (t - x0)))
-
-
-def _sse(fn: Callable, x: np.ndarray, y: np.ndarray, params) -> float:
-    with np.errstate(over="ignore", invalid="ignore"):
-        r = fn(x, *params) - y
-    return float(np.sum(r * r)) if np.all(np.isfinite(r)) else np.inf
-
-
-def _fit(fn: Callable, x: np.ndarray, y: np.ndarray, p0: tuple[float, float],
-         k_signs: tuple[int, ...] = (1,)) -> tuple[float, float] | None:
-    """Least-squares ``(x0, k)``. Starts from ``p0`` (the reference's guess) and from a grid of
-    starting points spanning the data's range and scale, so the result does not hinge on the units
-    of ``x``; the best start is refined with ``curve_fit``."""
-    ok = np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if len(x) < 3:
+    @classmethod
+    def applies(cls, study: Study) -> str | None:
+        if "lr" not in study.dims or not any(a in study.dims for a in BOUNDARY_AXES):
+            return f"needs an lr axis and a {' or '.join(BOUNDARY_AXES)} axis (the study has {', '.join(study.dims)})"
         return None
-    span = float(np.ptp(x)) or 1.0
-    grid_x0, grid_k, sign = np.meshgrid(np.linspace(x.min() - 0.25 * span, x.max(), 41),
-                                        np.geomspace(0.3, 300, 25) / span, np.array(k_signs), indexing="ij")
-    x0s = np.r_[p0[0], grid_x0.ravel()][:, None]
-    ks = np.r_[p0[1], (grid_k * sign).ravel()][:, None]
-    with np.errstate(over="ignore", invalid="ignore"):
-        sse = np.sum((fn(x[None], x0s, ks) - y[None]) ** 2, axis=1)
-    sse = np.where(np.isfinite(sse), sse, np.inf)
-    best = (float(x0s[np.argmin(sse), 0]), float(ks[np.argmin(sse), 0]))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            popt, _ = optimize.curve_fit(fn, x, y, p0=best, maxfev=2000)
-        if _sse(fn, x, y, popt) <= _sse(fn, x, y, best) and np.all(np.isfinite(popt)):
-            best = tuple(popt)
-    except (RuntimeError, ValueError):
-        pass
-    return float(best[0]), float(best[1])
+
+    def run(self, study: Study, results: dict[str, Result], ctx: Context) -> Result:
+        classified: Classified = results["classes"].value
+        cond = condition_named(self.condition) if self.condition else condition_of(study.model, study.task)
+        fit = self.fit or cond.fit
+        if self.n_boot is not None:
+            fit = dataclasses.replace(fit, n_boot=self.n_boot)
+        fits = fit_study(classified, fit)
+        notes = []
+        figures = plots.save(plots.phase_diagram(classified), ctx.out, "phase_diagram")
+        figures += plots.save(plots.class_fractions(classified), ctx.out, "class_fractions")
+        if any(fits.laws.values()):
+            figures += plots.save(plots.scaling_plot(fits, classified.name), ctx.out, "scaling")
+        else:
+            notes.append("too few learning rates with a boundary inside the grid for a power-law fit")
+        other = boundary_axis(classified)
+        arrays = {f"{k}_fraction": (v, ("lr", other)) for k, v in fits.tables.items()}
+        arrays.update({k: (np.asarray(v, float), ("lr",) if fits.kind == "delay" else (other,))
+                       for k, v in fits.points.items()})
+        return Result(
+            arrays=arrays, coords={"lr": fits.lrs, other: fits.other},
+            attrs={"condition": cond.name, "fit_config": dataclasses.asdict(fit),
+                   "laws": {k: (v.to_dict() if v else None) for k, v in fits.laws.items()}},
+            summary={"condition": cond.name, "fit_config": dataclasses.asdict(fit), "fits": fits.to_dict(),
+                     "paper": {f"{k}:{cond.name}": v for k, v in cond.reference.items()}},
+            report=report_section(fits, cond) + [f"Note: {n}" for n in notes],
+            figures=figures, value=fits)
 
 
-def critical_delay(delays: np.ndarray, failed: np.ndarray, min_max_failed: float = 0.1,
-                   p0: tuple[float, float] = (0.1, 0.1)) -> float:
-    """``T_c`` of one learning rate, NaN when skipped or when the fit fails."""
-    if not np.nanmax(failed, initial=0) >= min_max_failed:
-        return np.nan
-    fit = _fit(exp_saturation, np.asarray(delays, float), np.asarray(failed, float), p0)
-    return np.nan if fit is None else fit[0]
-
-
-def logistic_midpoint(x: np.ndarray, y: np.ndarray, p0: tuple[float, float]) -> float:
-    """``x0`` of a logistic fit, NaN if it fails or lands outside the sampled range."""
-    fit = _fit(logistic, np.asarray(x, float), np.asarray(y, float), p0, k_signs=(1, -1))
-    if fit is None or not (np.min(x) <= fit[0] <= np.max(x)):
-        return np.nan
-    return fit[0]
-
-
-def power_law(x: np.ndarray, lr: np.ndarray) -> PowerLaw | None:
-    """Fit ``log(lr) = B log(x) + log A`` over points with finite positive ``x``; ``beta = -B``."""
-    x, lr = np.asarray(x, float), np.asarray(lr, float)
-    ok = np.isfinite(x) & (x > 0) & np.isfinite(lr) & (lr > 0)
-    if ok.sum() < 3 or np.ptp(np.log(x[ok])) == 0:  # too few points, or no spread to fit a slope to
-        return None
-    res = stats.linregress(np.log(x[ok]), np.log(lr[ok]))
-    return PowerLaw(-float(res.slope), float(res.stderr), float(res.intercept), float(res.rvalue**2),
-                    float(res.pvalue), int(ok.sum()), x[ok], lr[ok])
-
-
-def critical_delays(lrs, delays, failed_fraction, min_max_failed=0.1, p0=(0.1, 0.1)) -> np.ndarray:
-    """``T_c`` per learning rate from a failed-fraction table (lr, delay)."""
-    return np.array([critical_delay(delays, row, min_max_failed, p0) for row in failed_fraction])
-
-
-def sp_boundaries(lrs, delays, sp_fraction, n_rates: int | None = None) -> np.ndarray:
-    """SP-boundary delay per learning rate (NaN beyond the first ``n_rates`` rates, largest first)."""
-    order = np.argsort(-np.asarray(lrs))
-    keep = set(order[:n_rates] if n_rates else order)
-    mid = float(np.median(delays))
-    return np.array([logistic_midpoint(delays, row, (mid, -0.05)) if i in keep else np.nan
-                     for i, row in enumerate(sp_fraction)])
-
-
-def critical_lrs_no_memory(lrs, windows, failed_fraction) -> np.ndarray:
-    """Critical learning rate per window length from a failed-fraction table (lr, window)."""
-    log_lr = np.log(np.asarray(lrs, float))
-    out = []
-    for j in range(len(windows)):
-        x0 = logistic_midpoint(log_lr, failed_fraction[:, j], (float(np.median(log_lr)), 2.0))
-        out.append(np.exp(x0) if np.isfinite(x0) else np.nan)
-    return np.array(out)
-
-
-def bootstrap_beta(estimate: Callable[[np.ndarray], PowerLaw | None], n_seeds: int, n_boot: int = 200,
-                   seed: int = 0) -> tuple[tuple[float, float] | None, np.ndarray]:
-    """95% percentile interval of beta over seed resamples. ``estimate(seed_indices)`` refits."""
-    rng = np.random.default_rng(seed)
-    betas = []
-    for _ in range(n_boot):
-        fit = estimate(rng.integers(0, n_seeds, n_seeds))
-        if fit is not None and np.isfinite(fit.beta):
-            betas.append(fit.beta)
-    betas = np.array(betas)
-    if len(betas) < max(10, n_boot // 4):
-        return None, betas
-    return (float(np.percentile(betas, 2.5)), float(np.percentile(betas, 97.5))), betas
+def report_section(fits: StudyFits, cond: Condition) -> list[str]:
+    lines = ["## Scaling laws", "", f"Condition: {cond.name} ({cond.description}).", "",
+             "| boundary | beta | std. error | 95% bootstrap interval | R^2 | p | points | paper (or theory) beta | paper R^2 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for key, law in fits.laws.items():
+        paper = cond.reference.get(key)
+        ref = (f"{paper[0]:.2f} +- {paper[1]:.2f}", f"{paper[2]:.2f}") if paper else ("-", "-")
+        if law is None:
+            lines.append(f"| {LAW_TITLES[key]} | no fit | | | | | | {ref[0]} | {ref[1]} |")
+            continue
+        ci = f"[{law.ci95[0]:.2f}, {law.ci95[1]:.2f}] ({law.n_boot} resamples)" if law.ci95 else "-"
+        lines.append(f"| {LAW_TITLES[key]} | {law.beta:.2f} | {law.beta_se:.2f} | {ci} | {law.r2:.3f} | "
+                     f"{law.p:.2g} | {law.n_points} | {ref[0]} | {ref[1]} |")
+    lines += [""]
+    if fits.kind == "delay":
+        lines += ["Per learning rate:", "", "| lr | " + " | ".join(fits.points) + " |",
+                  "|---|" + "---|" * len(fits.points)]
+        for i, lr in enumerate(fits.lrs):
+            vals = [fits.points[k][i] for k in fits.points]
+            lines.append(f"| {lr:.4g} | " + " | ".join("-" if not np.isfinite(v) else f"{v:.1f} ms" for v in vals) + " |")
+    else:
+        lines += ["| response window (ms) | critical lr |", "|---|---|"]
+        for t, v in zip(fits.other, fits.points["critical_lr"]):
+            lines.append(f"| {t:g} | {'-' if not np.isfinite(v) else f'{v:.4g}'} |")
+    return lines + [""]

@@ -1,108 +1,175 @@
-"""The fits of a whole study, chosen by its axes: learning boundary and SP boundary over
-(lr, delay_ms); the no-memory critical learning rate over (lr, response_ms)."""
+"""What the analyses read: a *study*, one stored sweep or several joined along ``lr``.
+
+A :class:`Source` is one sweep's group in a store, opened through the store's read API, with its
+model family and task rebuilt from the settings the store recorded (never by re-parsing the sweep
+file, so the analysis needs no trainer code). A :class:`Study` joins sources that share every axis
+but ``lr`` (the paper's narrow and broad no-post sweeps form one 30-rate axis), sorted by
+decreasing ``lr`` when there are several; :meth:`Study.join` and :meth:`Study.split` move per-cell
+arrays between the sources' grids and the study's.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 
-from .classify import FAILED_CLASSES, PENDING, SP
-from .results import Classified
-from .scaling import (PowerLaw, bootstrap_beta, critical_delays, critical_lrs_no_memory, power_law,
-                      sp_boundaries)
+from .. import settings, store
+from ..schema import Attr
+from ..models import AbstractModel, get_family
+from ..tasks import AbstractTask, Timing, get_task
 
-
-@dataclasses.dataclass(frozen=True)
-class FitConfig:
-    min_max_failed: float = 0.1  # skip an lr whose largest failed fraction is below (post sweep: 0.2)
-    p0: tuple[float, float] = (0.1, 0.1)  # initial (x0, k) of the exp-saturation fit
-    sp_rates: int | None = None  # SP boundary over the first N rates, largest first (paper: 25 of 30)
-    n_boot: int = 200
-    boot_seed: int = 0
-
-
-def boundary_axis(result: Classified) -> str:
-    """The axis along which boundaries are fitted: delay_ms, else response_ms."""
-    for axis in ("delay_ms", "response_ms"):
-        if axis in result.dims:
-            return axis
-    raise ValueError(f"no boundary axis (delay_ms or response_ms) among {result.dims}")
-
-
-def fraction_table(result: Classified, codes, other: str, seeds: np.ndarray | None = None) -> np.ndarray:
-    """(lr, other) table of the fraction of finished cells whose class is in ``codes``. Every other
-    axis (seed, and replicate axes such as a toy model's initial ratio) is pooled; ``seeds``
-    resamples the seed axis."""
-    if "lr" not in result.dims:
-        raise ValueError(f"scaling needs an lr axis; this study has {result.dims}")
-    classes = result.classes
-    if seeds is not None:
-        classes = np.take(classes, seeds, axis=result.axis("seed"))
-    moved = np.moveaxis(classes, [result.axis("lr"), result.axis(other)], [0, 1])
-    moved = moved.reshape(moved.shape[0], moved.shape[1], -1)
-    finished = np.sum(moved != PENDING, axis=-1)
-    hits = np.sum(np.isin(moved, codes), axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(finished > 0, hits / np.maximum(finished, 1), np.nan)
-
-
-
+JOIN_AXIS = "lr"
 
 
 @dataclasses.dataclass
-class StudyFits:
-    kind: str  # "delay" or "no_memory"
-    lrs: np.ndarray
-    other: np.ndarray  # delays or window lengths (ms)
-    tables: dict[str, np.ndarray]  # fraction tables (lr, other)
-    points: dict[str, np.ndarray]  # T_c per lr, SP boundary per lr, or critical lr per window
-    laws: dict[str, PowerLaw | None]
+class Source:
+    """One stored sweep."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "lr": self.lrs.tolist(), "other": self.other.tolist(),
-                "points": {k: [None if not np.isfinite(v) else float(v) for v in p] for k, p in self.points.items()},
-                "laws": {k: (v.to_dict() if v else None) for k, v in self.laws.items()}}
+    path: Path
+    name: str
+    model: AbstractModel
+    task: AbstractTask
+    dims: list[str]
+    coords: dict[str, np.ndarray]
+    status: np.ndarray
+    metric_names: tuple[str, ...]
+    steps: dict[str, np.ndarray]  # per-cell step counts of each task duration, {"delay": (*grid)}
+
+    @classmethod
+    def open(cls, path: str | Path, name: str | None = None) -> "Source":
+        group = store.open_group(path, name)
+        model_cfg, task_cfg = store.read_configs(group)
+        model = _rebuild(get_family(model_cfg.pop("family")), model_cfg, "model")
+        task = _rebuild(get_task(task_cfg.pop("name")), task_cfg, "task")
+        coords = store.coordinates(group)
+        dims = list(coords)
+        steps = store.read_steps(group)
+        if steps is None:  # a store of rnnsweep 0.1.0: the task recomputes them
+            shape = tuple(len(v) for v in coords.values())
+            timings = [task.timing({d: float(coords[d][i]) for d, i in zip(dims, ix)}) for ix in np.ndindex(shape)]
+            steps = {k: np.array([t[k] for t in timings], np.int32).reshape(shape) for k in timings[0]}
+        return cls(Path(path), group.attrs[Attr.SWEEP_NAME], model, task, dims, coords, store.read_status(group),
+                   tuple(store.curve_names(group)[1:-1]), steps)
+
+    @property
+    def label(self) -> str:
+        return f"{self.path}:{self.name}"
+
+    def group(self, mode: str = "r"):
+        return store.open_group(self.path, self.name, mode)
+
+    def read(self, array: str, selection: Any = ...) -> np.ndarray:
+        return store.read(self.group(), array, selection)
+
+    def timing(self, index: tuple[int, ...]) -> Timing:
+        return {k: np.int32(v[index]) for k, v in self.steps.items()}
+
+    def params(self, indices: Sequence[tuple[int, ...]]) -> dict[str, np.ndarray]:
+        return store.read_params(self.group(), indices)
 
 
-def fit_study(result: Classified, cfg: FitConfig = FitConfig()) -> StudyFits:
-    """The study's power laws. The bootstrap over seeds needs at least two seeds (with one, every
-    resample is the same and no interval is reported)."""
-    lrs = result.coords["lr"]
-    n_seeds = len(result.coords["seed"])
-    if n_seeds < 2:
-        cfg = dataclasses.replace(cfg, n_boot=0)
-    if "delay_ms" in result.dims:
-        delays = result.coords["delay_ms"]
+def _rebuild(cls, config: dict[str, Any], where: str):
+    try:
+        return settings.build(cls, config, f"stored {where}")
+    except (TypeError, ValueError) as e:
+        raise store.StoreError(f"the store's {where} settings do not fit this rnnsweep's {cls.__name__}: {e}") from None
 
-        def estimate(seeds=None):
-            failed = fraction_table(result, FAILED_CLASSES, "delay_ms", seeds)
-            sp = fraction_table(result, (SP,), "delay_ms", seeds)
-            tc = critical_delays(lrs, delays, failed, cfg.min_max_failed, cfg.p0)
-            tsp = sp_boundaries(lrs, delays, sp, cfg.sp_rates)
-            return failed, sp, tc, tsp
 
-        failed, sp, tc, tsp = estimate()
-        laws = {"learning_boundary": power_law(tc, lrs), "sp_boundary": power_law(tsp, lrs)}
-        for name, pick in (("learning_boundary", 2), ("sp_boundary", 3)):
-            if laws[name] is not None and cfg.n_boot:
-                ci, _ = bootstrap_beta(lambda s, pick=pick: power_law(estimate(s)[pick], lrs), n_seeds, cfg.n_boot,
-                                       cfg.boot_seed)
-                laws[name].ci95, laws[name].n_boot = ci, cfg.n_boot
-        return StudyFits("delay", lrs, delays, {"failed": failed, "sp": sp}, {"critical_delay": tc, "sp_boundary": tsp},
-                         laws)
-    if "response_ms" in result.dims:
-        windows = result.coords["response_ms"]
+@dataclasses.dataclass
+class Study:
+    """Sources joined along ``lr``; per-cell arrays of the study have ``dims`` and ``coords``."""
 
-        def estimate(seeds=None):
-            failed = fraction_table(result, FAILED_CLASSES, "response_ms", seeds)
-            return failed, critical_lrs_no_memory(lrs, windows, failed)
+    sources: list[Source]
+    dims: list[str]
+    coords: dict[str, np.ndarray]
+    order: np.ndarray | None  # permutation of the concatenated lr values (None: a single source)
 
-        failed, lr_c = estimate()
-        law = power_law(windows, lr_c)
-        if law is not None and cfg.n_boot:
-            law.ci95, _ = bootstrap_beta(lambda s: power_law(windows, estimate(s)[1]), n_seeds, cfg.n_boot, cfg.boot_seed)
-            law.n_boot = cfg.n_boot
-        return StudyFits("no_memory", lrs, windows, {"failed": failed}, {"critical_lr": lr_c}, {"no_memory": law})
-    raise ValueError(f"no scaling analysis for axes {result.dims}: need lr with delay_ms or response_ms")
+    @classmethod
+    def open(cls, stores: Sequence[str | Path]) -> "Study":
+        sources = [Source.open(path, name) for path in stores for name in store.sweep_names(path)]
+        if not sources:
+            raise store.StoreError(f"no sweep found in {', '.join(map(str, stores))}")
+        if len(sources) == 1:
+            return cls(sources, sources[0].dims, dict(sources[0].coords), None)
+        coords, order = join_coords([(s.name, s.dims, s.coords) for s in sources])
+        return cls(sources, sources[0].dims, coords, order)
+
+    @property
+    def name(self) -> str:
+        return "+".join(s.name for s in self.sources)
+
+    @property
+    def labels(self) -> list[str]:
+        return [s.label for s in self.sources]
+
+    @property
+    def model(self) -> AbstractModel:
+        return self.sources[0].model
+
+    @property
+    def task(self) -> AbstractTask:
+        return self.sources[0].task
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(self.coords[d]) for d in self.dims)
+
+    def axis(self, name: str) -> int:
+        return self.dims.index(name)
+
+    def join(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        """Per-source arrays (each over its grid, any trailing axes) -> one over the study's grid."""
+        if self.order is None:
+            return arrays[0]
+        ax = self.axis(JOIN_AXIS)
+        return np.take(np.concatenate(arrays, axis=ax), self.order, axis=ax)
+
+    def split(self, array: np.ndarray) -> list[np.ndarray]:
+        """The inverse of :meth:`join`."""
+        if self.order is None:
+            return [array]
+        ax = self.axis(JOIN_AXIS)
+        unsorted = np.take(array, np.argsort(self.order), axis=ax)
+        bounds = np.cumsum([len(s.coords[JOIN_AXIS]) for s in self.sources])[:-1]
+        return np.split(unsorted, bounds, axis=ax)
+
+    @property
+    def status(self) -> np.ndarray:
+        return self.join([s.status for s in self.sources])
+
+    def locate(self, index: tuple[int, ...]) -> tuple[Source, tuple[int, ...]]:
+        """The source and its grid index of a cell of the study."""
+        if self.order is None:
+            return self.sources[0], tuple(index)
+        ax = self.axis(JOIN_AXIS)
+        k = int(self.order[index[ax]])
+        for source in self.sources:
+            n = len(source.coords[JOIN_AXIS])
+            if k < n:
+                return source, tuple(index[:ax]) + (k,) + tuple(index[ax + 1:])
+            k -= n
+        raise IndexError(index)
+
+
+def join_coords(parts: Sequence[tuple[str, list[str], dict[str, np.ndarray]]],
+                along: str = JOIN_AXIS) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Check that named grids ``(name, dims, coords)`` differ only along ``along``; return the
+    joined coordinates (``along`` sorted descending, as the papers plot) and the permutation of the
+    concatenated values."""
+    name, dims, coords = parts[0]
+    for other, other_dims, other_coords in parts[1:]:
+        if other_dims != dims:
+            raise ValueError(f"cannot combine {other} with {name}: axes {other_dims} != {dims}")
+        for d in dims:
+            if d != along and not np.array_equal(other_coords[d], coords[d]):
+                raise ValueError(f"cannot combine {other} with {name}: their {d} axes differ")
+    if along not in dims:
+        raise ValueError(f"cannot combine sweeps without an {along} axis")
+    values = np.concatenate([c[along] for _, _, c in parts])
+    if len(np.unique(values)) != len(values):
+        raise ValueError(f"cannot combine: repeated {along} values")
+    order = np.argsort(-values, kind="stable")
+    return dict(coords, **{along: values[order]}), order

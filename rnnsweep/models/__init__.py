@@ -1,20 +1,8 @@
 """Model families. Every module in this folder is imported, so a new family is one new file."""
 
-import importlib
-import pkgutil
+from ..registry import import_package_modules
+from .base import AbstractModel, Params, families, get_family, register
 
-from .base import ModelFamily, Params, families, register
+import_package_modules(__name__, __path__, skip=("base",))
 
-for _info in pkgutil.iter_modules(__path__):
-    if _info.name != "base":
-        importlib.import_module(f"{__name__}.{_info.name}")
-
-
-def get_family(name: str) -> type[ModelFamily]:
-    known = families()
-    if name not in known:
-        raise ValueError(f"model.family: unknown family {name!r} (known: {', '.join(sorted(known))})")
-    return known[name]
-
-
-__all__ = ["ModelFamily", "Params", "families", "get_family", "register"]
+__all__ = ["AbstractModel", "Params", "families", "get_family", "register"]

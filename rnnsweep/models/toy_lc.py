@@ -9,19 +9,18 @@ Loss ``L = (1/T_d) int_0^T_d out dt + (1/T_r) int_T_d^{T_d+T_r} (1 - out) dt``.
 * ``loss = "numeric"``: midpoint sums with step ``h`` of ``out = sigmoid(-a x)``.
 
 Plain gradient descent has ``eta_c = T_d^-3 T_r / 4`` for ``T_r << T_d`` (exponent 3) and
-``1 / (24 T^2)`` for ``T_r = T_d = T`` (exponent 2); see rnnsweep.theory and docs/theory.md.
+``1 / (24 T^2)`` for ``T_r = T_d = T`` (exponent 2); see rnnsweep.analysis.theory and docs/theory.md.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
-from .base import register
-from .scalar_toy import ScalarToy
+from .base import Params, register
+from .scalar_toy import AbstractScalarToy
 
 
 def time_output_on(r, t):
@@ -36,8 +35,9 @@ def time_output_on(r, t):
 
 
 @register
-@dataclasses.dataclass(frozen=True)
-class CycleLC(ScalarToy):
+class CycleLC(AbstractScalarToy):
+    """The cycle ``x = sin(2 pi r t)``: one trainable frequency, the output on while ``x < 0``."""
+
     family: ClassVar[str] = "toy_lc"
     mechanism: ClassVar[str | None] = "LC"
 
@@ -61,3 +61,15 @@ class CycleLC(ScalarToy):
         delay = jnp.sum(jnp.where(t < t_d, out, 0)) * h / t_d
         resp = jnp.sum(jnp.where((t >= t_d) & (t < t_d + t_r), 1 - out, 0)) * h / t_r
         return delay + resp
+
+    # the cycle as a dynamical system: state (cos, sin) of the phase, rotated by 2 pi r dt per step
+    def initial_state(self, key: jax.Array, n_trials: int, dtype: Any = jnp.float64) -> jax.Array:
+        return jnp.tile(jnp.array([[1.0, 0.0]], dtype), (n_trials, 1))
+
+    def update(self, params: Params, state: jax.Array, drive_t: jax.Array) -> jax.Array:
+        angle = 2 * jnp.pi * params["r"] * self.dt_ms
+        c, s = jnp.cos(angle), jnp.sin(angle)
+        return jnp.stack([c * state[..., 0] - s * state[..., 1], s * state[..., 0] + c * state[..., 1]], axis=-1)
+
+    def read(self, params: Params, states: jax.Array) -> jax.Array:
+        return jax.nn.sigmoid(-self.confidence * states[..., 1:2])

@@ -15,14 +15,13 @@ Plain gradient descent on ``r`` has the critical rate ``eta_c = (pi^4/8) (1/T_d^
 
 from __future__ import annotations
 
-import dataclasses
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
-from .base import register
-from .scalar_toy import ScalarToy
+from .base import Params, register
+from .scalar_toy import AbstractScalarToy
 
 X_CLIP = 1e6
 
@@ -34,11 +33,13 @@ def escape_time(r):
 
 
 @register
-@dataclasses.dataclass(frozen=True)
-class GhostSP(ScalarToy):
+class GhostSP(AbstractScalarToy):
+    """The ghost ``dx/dt = x^2 + r``: one trainable rate, a slow passage, an abrupt switch."""
+
     family: ClassVar[str] = "toy_sp"
     mechanism: ClassVar[str | None] = "SP"
 
+    response_equals_delay: bool = True
     x_threshold: float = 10.0
 
     def optimum(self, t_delay, t_response=None):
@@ -62,3 +63,13 @@ class GhostSP(ScalarToy):
         out = jax.nn.sigmoid(self.confidence * (xs - self.x_threshold))
         target = ((t >= t_d) & (t < t_d + t_r)).astype(out.dtype)
         return h * jnp.sum(jnp.where(t < t_d + t_r, (out - target) ** 2, 0))
+
+    # the ghost as a dynamical system: state x (B, 1), Euler steps of dt_ms
+    def initial_state(self, key: jax.Array, n_trials: int, dtype: Any = jnp.float64) -> jax.Array:
+        return jnp.zeros((n_trials, 1), dtype)
+
+    def update(self, params: Params, state: jax.Array, drive_t: jax.Array) -> jax.Array:
+        return jnp.clip(state + self.dt_ms * (state * state + params["r"]), -X_CLIP, X_CLIP)
+
+    def read(self, params: Params, states: jax.Array) -> jax.Array:
+        return jax.nn.sigmoid(self.confidence * (states - self.x_threshold))

@@ -31,10 +31,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .analysis.scaling import PowerLaw, power_law
-from .models.scalar_toy import ScalarToy
-from .models.toy_lc import CycleLC
-from .models.toy_sp import GhostSP
+from ..models.scalar_toy import AbstractScalarToy
+from ..models.toy_lc import CycleLC
+from ..models.toy_sp import GhostSP
+from .fitting import PowerLaw, power_law
 
 
 def sp_critical_lr(t_d, t_r=None, normalize: bool = False):
@@ -53,31 +53,28 @@ def lc_critical_lr(t_d, t_r=None, normalize: bool = False):
     return eta * t_d if normalize else eta
 
 
-def closed_form(model: ScalarToy, t_d: float, t_r: float) -> float:
+def closed_form(model: AbstractScalarToy, t_d: float, t_r: float) -> float:
     fn = sp_critical_lr if isinstance(model, GhostSP) else lc_critical_lr
     return float(fn(t_d, t_r, model.normalize))
 
 
-def _stuck_fn(model: ScalarToy, t_d: float, t_r: float, init_ratio: float, n_epochs: int):
-    """jit(vmap): rates -> ended in the no-learning zone after ``n_epochs`` of gradient descent."""
-    def loss(r):
-        raw = model.analytic_loss(r, t_d, t_r) if model.loss == "analytic" else model.numeric_loss(
-            r, t_d, t_r, int(round((t_d + t_r) / model.euler_dt)))
-        return raw / t_d if model.normalize else raw
-
-    grad = jax.grad(loss)
+def _stuck_fn(model: AbstractScalarToy, t_d: float, t_r: float, init_ratio: float, n_epochs: int):
+    """jit(vmap): rates -> ended in the no-learning zone after ``n_epochs`` of gradient descent on the
+    model's own training loss (:meth:`AbstractScalarToy.objective`)."""
+    n_points = int(round((t_d + t_r) / model.euler_dt))
+    grad = jax.grad(lambda r: model.objective(r, t_d, t_r, n_points))
     r_init = init_ratio * float(model.optimum(t_d, t_r))
 
     def run(eta):
         def step(r, _):
             return r - eta * grad(r), None
         r, _ = jax.lax.scan(step, jnp.float64(r_init), None, length=n_epochs)
-        return ~(model.analytic_loss(r, t_d, t_r) < model.stuck_loss(t_d, t_r))
+        return ~model.learning(r, t_d, t_r)
 
     return jax.jit(jax.vmap(run))
 
 
-def measure_critical_lr(model: ScalarToy, t_d: float, t_r: float | None = None, init_ratio: float = 1 + 1e-6,
+def measure_critical_lr(model: AbstractScalarToy, t_d: float, t_r: float | None = None, init_ratio: float = 1 + 1e-6,
                         n_epochs: int = 3000, lo: float = 1e-16, hi: float = 1.0, points: int = 64,
                         rounds: int = 4) -> float:
     """Smallest learning rate (to about ``points**-rounds`` in log) that gets stuck."""

@@ -1,0 +1,100 @@
+"""The host side of training: a block of cells as one compiled program on the devices.
+
+:class:`Executor` wraps a :class:`~rnnsweep.train.Trainer`: ``jit(vmap(chunk_cell))`` over the cells
+of a block, with the cell axis sharded over every local device (no communication: cells are
+independent), the numerics context (matmul precision, scoped 64-bit mode), and the loop over chunks
+of epochs that reports progress and stops early when every cell has stopped. The padded sequence
+length and the chunk length are the only static shapes, so blocks of equal shape share one program.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from .schema import Status
+from .train import CellHyper, CellState, Trainer
+
+
+class Executor:
+    """Compiled block programs of one :class:`Trainer`."""
+
+    def __init__(self, trainer: Trainer, devices=None):
+        self.trainer = trainer
+        self.trace_count = 0  # how many block programs were traced (== compiled)
+        # blocks must hold a multiple of len(devices) cells when there are several devices
+        self.devices = list(jax.devices() if devices is None else devices)
+        self.mesh = Mesh(np.array(self.devices), ("cells",)) if len(self.devices) > 1 else None
+        self._run_chunk = jax.jit(self._chunk_block, static_argnames=("n_steps_max", "n_epochs"))
+        self._init_block = jax.jit(jax.vmap(trainer.init_cell))
+        self._train_single = jax.jit(trainer.train_cell, static_argnames=("n_steps_max", "n_epochs_max"))
+
+    @property
+    def chunk_epochs(self) -> int:
+        return self.trainer.train.chunk_epochs
+
+    def _chunk_block(self, states, hypers, epoch0, *, n_steps_max: int, n_epochs: int):
+        self.trace_count += 1
+        t = self.trainer
+        fn = lambda s, h: t.chunk_cell(s, h, epoch0, n_steps_max=n_steps_max, n_epochs=n_epochs)  # noqa: E731
+        states, curves = jax.vmap(fn)(states, hypers)
+        return jax.vmap(t.finish_cell)(states, hypers), curves
+
+    def numerics(self) -> contextlib.ExitStack:
+        """The context every compiled call runs in: the matmul precision, and 64-bit mode for float64
+        sweeps (scoped, never switched on globally)."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(jax.default_matmul_precision(self.trainer.train.matmul_precision))
+        if self.trainer.dtype == jnp.float64:
+            stack.enter_context(jax.enable_x64(True))
+        return stack
+
+    def shard(self, tree: Any) -> Any:
+        """Place a block's per-cell arrays with the cell axis split over the devices."""
+        if self.mesh is None:
+            return tree
+        n = len(jax.tree_util.tree_leaves(tree)[0])
+        if n % len(self.devices):
+            raise ValueError(f"a block of {n} cells cannot be split over {len(self.devices)} devices")
+        return jax.device_put(tree, NamedSharding(self.mesh, PartitionSpec("cells")))
+
+    def init_block(self, hypers: CellHyper) -> CellState:
+        with self.numerics():
+            return self._init_block(self.shard(hypers))
+
+    def run_chunk(self, states: CellState, hypers: CellHyper, epoch0: int, n_steps_max: int) -> tuple[CellState, jax.Array]:
+        """Advance every cell of a block by ``chunk_epochs`` epochs. Curves: (cells, chunk, curves)."""
+        with self.numerics():
+            return self._run_chunk(states, hypers, jnp.int32(epoch0), n_steps_max=n_steps_max,
+                                   n_epochs=self.chunk_epochs)
+
+    def train_single(self, hyper: CellHyper, n_steps_max: int, n_epochs_max: int) -> tuple[CellState, jax.Array]:
+        """The single-network trainer, compiled."""
+        with self.numerics():
+            return self._train_single(hyper, n_steps_max=n_steps_max, n_epochs_max=n_epochs_max)
+
+    def train_block(self, hypers: CellHyper, n_steps_max: int, n_epochs_max: int,
+                    on_chunk: Callable[[int, int, np.ndarray], None] | None = None) -> tuple[CellState, np.ndarray]:
+        """Train a whole block, chunk by chunk. Returns the final states and curves (cells, epochs, curves)."""
+        with self.numerics():
+            hypers = self.shard(jax.tree_util.tree_map(jnp.asarray, hypers))
+        states = self.init_block(hypers)
+        pieces = []
+        for epoch0 in range(0, n_epochs_max, self.chunk_epochs):
+            states, curves = self.run_chunk(states, hypers, epoch0, n_steps_max)
+            pieces.append(np.asarray(curves))
+            status = np.asarray(states.status)
+            if on_chunk is not None:
+                on_chunk(epoch0, min(epoch0 + self.chunk_epochs, n_epochs_max), status)
+            if np.all(status != Status.PENDING):
+                break
+        curves = np.concatenate(pieces, axis=1)[:, :n_epochs_max]
+        if curves.shape[1] < n_epochs_max:  # every cell stopped early
+            pad = np.full((curves.shape[0], n_epochs_max - curves.shape[1], curves.shape[2]), np.nan, curves.dtype)
+            curves = np.concatenate([curves, pad], axis=1)
+        return states, curves

@@ -1,0 +1,135 @@
+"""The leaky firing-rate RNN family (paper-spec section 1), abstract over its recurrent matrix.
+
+Discrete update, with ``a = dt / tau``::
+
+    r[t+1] = (1 - a) r[t] + a tanh(W_rec r[t] + b_rec + W_in u[t] + b_in + eps[t])
+    o[t]   = sigmoid(W_out r[t] + b_out)          # or linear; read before the update
+
+``eps[t] ~ N(0, noise_std^2)`` is fresh for every neuron, trial and step. Initialisation as torch:
+Xavier-uniform weights, biases ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``; initial state
+``r[0] = tanh(init_state_scale N(0, 1))`` per trial. The final classes say what ``W_rec`` is:
+:class:`~rnnsweep.models.leaky_rnn.LeakyRNN` (a full matrix, zero diagonal at init) and
+:class:`~rnnsweep.models.lowrank_rnn.LowRankRNN` (``m n^T``).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ..settings import one_of, positive
+from .base import AbstractModel, Params, step_noise
+
+READOUTS = ("sigmoid", "linear")
+NOISE_RNGS = ("rbg", "threefry")
+
+
+def xavier_uniform(key: jax.Array, fan_out: int, fan_in: int, dtype: Any) -> jax.Array:
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    return jax.random.uniform(key, (fan_out, fan_in), dtype, -bound, bound)
+
+
+def linear_bias(key: jax.Array, fan_in: int, size: int, dtype: Any) -> jax.Array:
+    bound = 1.0 / math.sqrt(fan_in)
+    return jax.random.uniform(key, (size,), dtype, -bound, bound)
+
+
+class AbstractLeakyRNN(AbstractModel):
+    """Leaky tanh rate network with trainable input, recurrent and output layers; the settings every
+    leaky family shares are declared here once."""
+
+    n_neurons: int = 100
+    n_inputs: int = 2
+    n_outputs: int = 2
+    dt_ms: float = 5.0
+    tau_ms: float = 10.0
+    noise_std: float = 0.001
+    readout: str = "sigmoid"
+    init_state_scale: float = 0.1
+    noise_rng: str = "threefry"  # generator of the per-step noise; "rbg" is faster but not vmap-exact
+
+    # --- what each leaky family defines ---------------------------------------------------------
+    @abc.abstractmethod
+    def init_recurrent(self, key: jax.Array, dtype: Any) -> Params:
+        """The recurrent parameters."""
+
+    @abc.abstractmethod
+    def recurrent_weight(self, params: Params) -> jax.Array:
+        """The (N, N) matrix ``W_rec`` from the recurrent parameters."""
+
+    @abc.abstractmethod
+    def recurrent_dims(self) -> dict[str, tuple[str, ...]]:
+        """Store dimension names of the recurrent parameters."""
+
+    def check_family(self) -> None:
+        """Checks of the family's own settings (none by default)."""
+
+    # --- the contract ---------------------------------------------------------------------------
+    @property
+    def alpha(self) -> float:
+        return self.dt_ms / self.tau_ms
+
+    def check_settings(self) -> None:
+        positive("model.n_neurons", self.n_neurons, integer=True)
+        for name in ("noise_std", "init_state_scale"):
+            positive(f"model.{name}", getattr(self, name), allow_zero=True)
+        positive("model.tau_ms", self.tau_ms)
+        if not 0 < self.alpha <= 1:
+            raise ValueError(
+                f"model.tau_ms: dt/tau = {self.dt_ms}/{self.tau_ms} must lie in (0, 1] for a stable Euler step"
+            )
+        one_of("model.readout", self.readout, READOUTS)
+        one_of("model.noise_rng", self.noise_rng, NOISE_RNGS)
+        self.check_family()
+
+    def init(self, key: jax.Array, dtype: Any = jnp.float32, **cell_args: Any) -> Params:
+        k_in, k_bin, k_rec, k_brec, k_out, k_bout = jax.random.split(key, 6)
+        n, i, o = self.n_neurons, self.n_inputs, self.n_outputs
+        params = {
+            "W_in": xavier_uniform(k_in, n, i, dtype),
+            "b_in": linear_bias(k_bin, i, n, dtype),
+            "b_rec": linear_bias(k_brec, n, n, dtype),
+            "W_out": xavier_uniform(k_out, o, n, dtype),
+            "b_out": linear_bias(k_bout, n, o, dtype),
+        }
+        params.update(self.init_recurrent(k_rec, dtype))
+        return params
+
+    def param_dims(self) -> dict[str, tuple[str, ...]]:
+        return {"W_in": ("neuron", "input"), "b_in": ("neuron",), **self.recurrent_dims(), "b_rec": ("neuron",),
+                "W_out": ("output", "neuron"), "b_out": ("output",)}
+
+    def initial_state(self, key: jax.Array, n_trials: int, dtype: Any = jnp.float32) -> jax.Array:
+        z = jax.random.normal(key, (n_trials, self.n_neurons), dtype)
+        return jnp.tanh(self.init_state_scale * z)
+
+    def sample_noise(self, key: jax.Array, n_steps: int, n_trials: int, dtype: Any = jnp.float32) -> jax.Array:
+        return self.noise_std * step_noise(key, n_steps, (n_trials, self.n_neurons), dtype, self.noise_rng)
+
+    def drive(self, params: Params, inputs: jax.Array, noise: jax.Array | None) -> jax.Array:
+        drive = inputs @ params["W_in"].T + params["b_in"] + params["b_rec"]
+        return drive if noise is None else drive + noise
+
+    def prepare(self, params: Params) -> jax.Array:
+        return self.recurrent_weight(params).T  # W_rec^T, once per sequence
+
+    def update(self, w_rec_t: jax.Array, state: jax.Array, drive_t: jax.Array) -> jax.Array:
+        a = self.alpha
+        return (1 - a) * state + a * jnp.tanh(state @ w_rec_t + drive_t)
+
+    def read(self, params: Params, states: jax.Array) -> jax.Array:
+        z = states @ params["W_out"].T + params["b_out"]
+        return jax.nn.sigmoid(z) if self.readout == "sigmoid" else z
+
+    def rates(self, states: jax.Array) -> jax.Array:
+        return states
+
+    def state_size(self) -> int:
+        return self.n_neurons
+
+    def flops_per_step(self, n_trials: int) -> float:
+        return 2.0 * n_trials * self.n_neurons * (self.n_neurons + self.n_inputs + self.n_outputs)

@@ -1,0 +1,202 @@
+"""The contract every task fulfils, and its registry.
+
+A task is a frozen dataclass of static settings (the sweep file's ``[task]`` table) with pure methods.
+It owns everything about the trials: their durations, the inputs and targets of a batch (from the
+cell's step counts and a PRNG key), the loss and the per-epoch metrics. The trainer computes::
+
+    trials  = task.trials(timing, n_steps_max, key, dtype)
+    outputs = model.run(params, trials.inputs, noise, state0)[1]
+    loss, metrics = task.loss(outputs, trials), task.metrics(outputs, trials)
+
+Durations are fields in ms whose names end in ``_ms`` (listed in ``durations``, in trial order); the
+ones in ``axes`` may be grid axes and appear in the epoch rule. They are converted to steps of
+``dt_ms`` with exact integer arithmetic (a duration that is not a whole number of steps is refused
+when the sweep is validated). A cell's step counts form its :data:`Timing`, a dict keyed by the
+duration's name without ``_ms`` (``{"cue": 6, "delay": 20, "response": 10, "post": 0}``); they are
+traced values (they vary across the cells of a block), the padded length ``n_steps_max`` is static.
+Steps at or beyond a cell's own length must get loss weight 0 and lie outside its metrics, so that
+padding changes nothing.
+
+Adding a task is one file, ``rnnsweep/tasks/<task>.py`` (or a plug-in file of your own, see
+:mod:`rnnsweep.registry`), with a final class decorated by :func:`register`. See docs/plugins.md.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..registry import Registry
+from ..settings import Settings, is_number, positive
+
+Timing = dict[str, Any]  # steps of each duration, keyed by its name without "_ms"
+
+REGISTRY: Registry["AbstractTask"] = Registry("task", "name", required=("durations", "axes", "metric_names", "dt_ms"))
+register = REGISTRY.register
+
+
+class Trials(NamedTuple):
+    """A batch of trials, time-major and padded to ``n_steps_max``. The trainer reads only
+    ``inputs``; the rest is for the task's own ``loss`` and ``metrics``."""
+
+    inputs: jax.Array  # (T, B, I)
+    targets: jax.Array  # (T, B, O)
+    loss_weights: jax.Array  # (T,), 0 on padded steps
+    score_mask: jax.Array  # (T,) bool: the steps the metrics score
+    n_steps: jax.Array  # the cell's own length (int32 scalar)
+
+
+class TimingError(ValueError):
+    """A duration (or combination of durations) the task cannot use; ``field`` names it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+class AbstractTask(Settings, abc.ABC):
+    """A task: trial structure, loss and metrics. Subclasses are final and registered; they define
+    the class attributes below, a ``dt_ms`` setting, their duration settings, and the abstract
+    methods."""
+
+    name: ClassVar[str]
+    # Every duration field (ms) of a trial, in order; the trial lasts their sum.
+    durations: ClassVar[tuple[str, ...]]
+    # The durations that may be grid axes (and names in the epoch rule).
+    axes: ClassVar[tuple[str, ...]]
+    # The per-epoch metrics, stored as curves between ``loss`` and ``grad_norm``.
+    metric_names: ClassVar[tuple[str, ...]]
+
+    # --- sizes ------------------------------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def n_inputs(self) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def n_outputs(self) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def n_trials(self) -> int:
+        """Trials in a batch (one batch per epoch)."""
+
+    # --- what each task defines -------------------------------------------------------------
+    @abc.abstractmethod
+    def check_settings(self) -> None:
+        """Raise ``ValueError("task.<field>: ...")`` for impossible settings other than durations."""
+
+    @abc.abstractmethod
+    def check_timing(self, timing: Timing) -> None:
+        """Raise :class:`TimingError` naming the duration when one cell's step counts are unusable."""
+
+    @abc.abstractmethod
+    def trials(self, timing: Timing, n_steps_max: int, key: jax.Array, dtype: Any = jnp.float32) -> Trials:
+        """The batch of one epoch: every trial of the cell, padded to ``n_steps_max`` steps, its
+        randomness (if any) drawn from ``key``."""
+
+    @abc.abstractmethod
+    def loss(self, outputs: jax.Array, trials: Trials) -> jax.Array:
+        """Scalar loss of the outputs (T, B, O) of a batch."""
+
+    @abc.abstractmethod
+    def metrics(self, outputs: jax.Array, trials: Trials) -> tuple[jax.Array, ...]:
+        """One scalar per name in ``metric_names``."""
+
+    @abc.abstractmethod
+    def conditions(self) -> dict[str, int]:
+        """Labelled trials of the batch that the analysis probes and draws (the first one is the
+        mechanism index's probe), e.g. ``{"cue A": 0, "cue B": 64}``."""
+
+    # --- shared machinery (not overridden) ----------------------------------------------------
+    def validate(self) -> None:
+        """Check the settings; the durations are checked per cell by :meth:`timing` (a grid axis
+        overrides its setting)."""
+        positive("task.dt_ms", self.dt_ms)
+        if not set(self.axes) <= set(self.durations) or not all(f.endswith("_ms") for f in self.durations):
+            raise TypeError(f"task {self.name}: durations {self.durations} must end in _ms and include axes {self.axes}")
+        self.check_settings()
+
+    def steps(self, field: str, value_ms: Any, where: str = "task") -> int:
+        """Exact conversion of a duration to steps; ``ValueError`` naming ``where.field`` otherwise."""
+        if not is_number(value_ms) or not np.isfinite(value_ms):
+            raise ValueError(f"{where}.{field}: must be a finite number of ms, got {value_ms!r}")
+        if value_ms < 0:
+            raise ValueError(f"{where}.{field}: duration must be >= 0 ms, got {value_ms!r}")
+        n = value_ms / self.dt_ms
+        if abs(n - round(n)) > 1e-9 * max(1.0, abs(n)):
+            raise ValueError(f"{where}.{field}: {value_ms} ms is not a whole number of dt = {self.dt_ms} ms steps")
+        return int(round(n))
+
+    def durations_at(self, coords: Mapping[str, float]) -> dict[str, float]:
+        """A cell's durations (ms): its coordinates over the task's settings."""
+        return {f: float(coords[f]) if f in coords else getattr(self, f) for f in self.durations}
+
+    def timing(self, coords: Mapping[str, float], grid_axes: tuple[str, ...] = ()) -> Timing:
+        """Host-side step counts (numpy int32) of the cell at ``coords``, checked; errors name the
+        field as ``grid.<f>`` when it is a grid axis, else ``task.<f>``."""
+        where = lambda field: "grid" if field in grid_axes else "task"  # noqa: E731
+        timing = {f.removesuffix("_ms"): np.int32(self.steps(f, ms, where(f)))
+                  for f, ms in self.durations_at(coords).items()}
+        try:
+            self.check_timing(timing)
+        except TimingError as e:
+            raise ValueError(f"{where(e.field)}.{e.field}: {e.message}") from None
+        return timing
+
+    def n_steps(self, timing: Timing):
+        """Trial length in steps: the sum of the durations."""
+        return sum(timing[f.removesuffix("_ms")] for f in self.durations)
+
+
+def tasks() -> dict[str, type[AbstractTask]]:
+    return REGISTRY.all()
+
+
+def get_task(name: str) -> type[AbstractTask]:
+    return REGISTRY.get(name, "task.name")
+
+
+# --- helpers the paper's tasks share -------------------------------------------------------------
+def two_cues(trials_per_cue: int, dtype: Any = jnp.float32) -> jax.Array:
+    """(B, 2) input pattern of each trial: cue A = (0, 1) on trials ``0..k-1``, cue B = (1, 0) on
+    trials ``k..2k-1``."""
+    cue_a = jnp.tile(jnp.array([[0.0, 1.0]], dtype), (trials_per_cue, 1))
+    cue_b = jnp.tile(jnp.array([[1.0, 0.0]], dtype), (trials_per_cue, 1))
+    return jnp.concatenate([cue_a, cue_b])
+
+
+LOSS_WEIGHTINGS = ("emphasis", "uniform")
+
+
+def loss_weights(kind: str, n_steps: Any, n_emphasised: Any, n_steps_max: int, dtype: Any) -> jax.Array:
+    """``kind = "emphasis"``: :func:`emphasis_weights`; ``"uniform"``: :func:`uniform_weights`."""
+    if kind == "uniform":
+        return uniform_weights(n_steps, n_steps_max, dtype)
+    return emphasis_weights(n_steps, n_emphasised, n_steps_max, dtype)
+
+
+def emphasis_weights(n_steps: Any, n_emphasised: Any, n_steps_max: int, dtype: Any) -> jax.Array:
+    """Per-step loss weights (T_max,) of the reference: the last ``K = n_emphasised`` steps of the
+    trial get ``1 - K/T``, every earlier step ``K/T``; padded steps 0."""
+    t = jnp.arange(n_steps_max)
+    n = jnp.asarray(n_steps)
+    k = jnp.asarray(n_emphasised)
+    frac = k.astype(dtype) / n.astype(dtype)
+    w = jnp.where(t >= n - k, 1 - frac, frac)
+    return jnp.where(t < n, w, 0).astype(dtype)
+
+
+def uniform_weights(n_steps: Any, n_steps_max: int, dtype: Any) -> jax.Array:
+    """Weight 1 on the cell's own steps, 0 on padded ones."""
+    return (jnp.arange(n_steps_max) < jnp.asarray(n_steps)).astype(dtype)
+
+
+def window(start: Any, length: Any, n_steps_max: int) -> jax.Array:
+    """Boolean mask (T_max,) of the steps ``[start, start + length)``."""
+    t = jnp.arange(n_steps_max)
+    return (t >= start) & (t < start + length)
