@@ -252,6 +252,8 @@ def sweep_names(path: str | Path) -> list[str]:
 def check_same_sweep(group: zarr.Group, canonical: dict[str, Any]) -> None:
     """Refuse to continue a store made by another sweep, naming what differs."""
     stored = json.loads(group.attrs[Attr.SWEEP_CANONICAL])
+    if Attr.SCHEMA_VERSION not in group.attrs:  # a store of rnnsweep 0.1.0
+        stored["task"] = upgrade_v1_task(stored["task"])
     current = json.loads(json.dumps(canonical, sort_keys=True))
     if stored != current:
         diff = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))

@@ -54,6 +54,8 @@ def test_a_store_of_rnnsweep_0_1_0_stays_analysable(tmp_path):
     import zipfile
 
     from rnnsweep.analysis import classify_sweep
+    from rnnsweep.runner import run_sweep
+    from rnnsweep.sweep import parse_sweep
 
     zipfile.ZipFile(golden.DATA.parent / "v1_store" / "v1.zip").extractall(tmp_path / "v1.zarr")
     expected = np.load(golden.DATA.parent / "v1_store" / "v1_classes.npz")
@@ -62,3 +64,7 @@ def test_a_store_of_rnnsweep_0_1_0_stays_analysable(tmp_path):
         np.testing.assert_array_equal(result.classes, expected[f"{name}_classes"], err_msg=name)
         np.testing.assert_allclose(result.mechanism_index, expected[f"{name}_mechanism_index"], rtol=1e-5,
                                    atol=1e-6, equal_nan=True, err_msg=name)
+        # and --resume recognises it as the same sweep (the 0.1.0 task settings are upgraded first)
+        report = run_sweep(parse_sweep(golden.SWEEPS[name]), tmp_path / "v1.zarr", resume=True, progress=False,
+                           log=lambda s: None)
+        assert report.cells_trained == 0
