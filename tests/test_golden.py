@@ -27,7 +27,12 @@ def assert_matches(actual: dict, name: str, rtol=1e-4, atol=1e-5):
             np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, equal_nan=True, err_msg=f"{name}:{key}")
 
 
-@pytest.mark.parametrize("name", sorted(golden.SWEEPS))
+# float64 training is also guarded by the toy sweeps (float64) and the finite-difference test
+SLOW = {"leaky_dcd_float64"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in sorted(golden.SWEEPS)])
 def test_tiny_sweeps_train_to_the_golden_results(name, tmp_path):
     path, sweep_name = golden.train(golden.SWEEPS[name], tmp_path)
     assert_matches(golden.read_results(path, sweep_name), name)
