@@ -37,6 +37,7 @@ def submit(sweep_path: str | Path, store_path: str | Path, n_parts: int, folder:
     except ImportError:
         raise RuntimeError("rnnsweep submit needs submitit: pip install -e '.[cluster]'") from None
     from . import store
+    from .runner import check_same_sweep
     from .schedule import chunk_shape
     from .sweep import load_sweep
 
@@ -44,7 +45,7 @@ def submit(sweep_path: str | Path, store_path: str | Path, n_parts: int, folder:
     if not store.group_exists(store_path, sweep.name):
         store.create(store_path, sweep, chunk_shape(sweep))
     else:
-        store.check_same_sweep(store.open_group(store_path, sweep.name), sweep.canonical())
+        check_same_sweep(store.open_group(store_path, sweep.name), sweep)
     executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
     params = {"timeout_min": 24 * 60, "name": f"rnnsweep-{sweep.name}"}
     if executor.cluster == "slurm":

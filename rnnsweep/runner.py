@@ -21,7 +21,7 @@ from . import schedule, store
 from .executor import Executor
 from .schedule import Block
 from .schema import Status
-from .sweep import Sweep
+from .sweep import Sweep, canonical_differences
 from .train import Trainer
 
 
@@ -64,7 +64,7 @@ def run_sweep(
                                    f"'rnnsweep init {store_path} SWEEP' (parts never create the store)")
     if part is not None or (store.group_exists(store_path, sweep.name) and resume and not overwrite):
         group = store.open_group(store_path, sweep.name, mode="r+")
-        store.check_same_sweep(group, sweep.canonical())
+        check_same_sweep(group, sweep)
     else:
         group = store.create(store_path, sweep, schedule.chunk_shape(sweep), overwrite=overwrite)
     candidates = schedule.partition(sweep, part[1])[part[0]] if part is not None else schedule.units(sweep)
@@ -105,6 +105,14 @@ def run_sweep(
     log(f"rnnsweep: trained {cells_done} cells ({total_work} network-epochs) in {wall:.1f} s = "
         f"{report.network_epochs_per_s:.1f} network-epochs/s; {report.compiles} compiled block programs")
     return report
+
+
+def check_same_sweep(group, sweep: Sweep) -> None:
+    """Refuse to continue a store made by another sweep, naming what differs."""
+    diff = canonical_differences(sweep, store.read_canonical(group))
+    if diff:
+        raise store.StoreError(f"cannot resume: the store was made by a different sweep (differs in: {', '.join(diff)}); "
+                               "use --overwrite to replace it")
 
 
 def _record(store_path, group, part, started, wall, cells, device) -> None:

@@ -7,7 +7,8 @@ from here; nothing repeats them as literals. A sweep's group ``<store>/<sweep na
 * the per-epoch curves (*grid, epoch): ``loss``, the task's metrics (``accuracy`` and ``reliability``
   for the paper's tasks; see :func:`curve_names`) and ``grad_norm``;
 * per cell (*grid): ``status`` (:class:`Status`), ``epochs_run``, ``n_epochs`` (the budget),
-  ``n_steps`` (trial length) and ``steps_<duration>`` (the step count of each of the task's durations);
+  ``n_steps`` (trial length) and ``steps_<name>`` (the cell's timing: the step count of each of the
+  task's durations, and what the task derives from them, such as its scoring window);
 * the final parameters ``param_<name>`` (*grid, *parameter dims);
 * subgroups ``_parts`` (run records of ``run --part``) and ``analysis/<name>`` (one per analysis).
 """
@@ -49,9 +50,10 @@ def curve_names(metric_names: tuple[str, ...]) -> tuple[str, ...]:
     return (LOSS, *metric_names, GRAD_NORM)
 
 
-def steps_array(duration: str) -> str:
-    """Store array of a task duration's per-cell step count: ``delay_ms`` -> ``steps_delay``."""
-    return STEPS_PREFIX + duration.removesuffix("_ms")
+def steps_array(key: str) -> str:
+    """Store array of one per-cell timing integer: a duration's step count (``delay_ms`` or ``delay``
+    -> ``steps_delay``) or a quantity the task derives (``score_start`` -> ``steps_score_start``)."""
+    return STEPS_PREFIX + key.removesuffix("_ms")
 
 
 def param_array(name: str) -> str:

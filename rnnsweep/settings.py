@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 SCALAR_TYPES = (bool, int, float, str)
 
@@ -19,7 +19,14 @@ SCALAR_TYPES = (bool, int, float, str)
 class Settings:
     """Base of plug-in classes whose annotated class attributes are their settings: every subclass
     becomes a frozen dataclass (hashable, immutable, ``dataclasses.fields`` lists the settings).
-    ``ClassVar`` annotations are class-level declarations, not settings."""
+    ``ClassVar`` annotations are class-level declarations, not settings.
+
+    ``settings_added`` names the settings added after stores were already written with the class,
+    where the value that reproduces those stores differs from the new default (e.g. a scoring window
+    whose default changed): a stored configuration that lacks such a setting means that value, not
+    the default (:func:`stored_settings`)."""
+
+    settings_added: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -37,6 +44,15 @@ def default(field: dataclasses.Field) -> Any:
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()
     return dataclasses.MISSING
+
+
+def stored_settings(cls, stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored settings table completed for today's ``cls``: a setting the store lacks takes the
+    value it had before it was added (``cls.settings_added``), else its default."""
+    table = {name: default(f) for name, f in fields(cls).items() if default(f) is not dataclasses.MISSING}
+    table.update(getattr(cls, "settings_added", {}))
+    table.update(stored)
+    return table
 
 
 def is_number(x: Any) -> bool:

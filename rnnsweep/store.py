@@ -10,7 +10,8 @@ Layout of one sweep's group (``<store>/<sweep name>``), readable by ``xarray.ope
     status            (*grid,) int8          0 pending, 1 done, 2 diverged, 3 failed
     epochs_run        (*grid,) int32         epochs with recorded metrics
     n_epochs          (*grid,) int32         the cell's epoch budget
-    n_steps, steps_<d> (*grid,) int32        trial length and the steps of each task duration
+    n_steps, steps_<k> (*grid,) int32        trial length and the cell's timing (steps of each task
+                                             duration, and e.g. the scoring window's ends)
     param_<name>      (*grid, *param dims)   final parameters (W_rec: neuron x neuron_pre, ...)
     _parts/           subgroup; part-<i>-of-<n>.json run records of `run --part` (one file per part)
     analysis/<name>/  one subgroup per analysis (`rnnsweep analyze`), each replaced only by itself
@@ -110,9 +111,8 @@ def create(path: str | Path, sweep: "Sweep", chunks: tuple[int, ...], overwrite:
     group.create_array(schema.EPOCHS_RUN, shape=sweep.shape, dtype=np.int32, chunks=chunks, fill_value=0,
                        dimension_names=axes)
     per_cell = {schema.N_EPOCHS: [c.n_epochs for c in cells], schema.N_STEPS: [c.n_steps for c in cells]}
-    for duration in sweep.task.durations:
-        key = duration.removesuffix("_ms")
-        per_cell[schema.steps_array(duration)] = [int(c.timing[key]) for c in cells]
+    for key in cells[0].timing:
+        per_cell[schema.steps_array(key)] = [int(c.timing[key]) for c in cells]
     for name, values in per_cell.items():
         arr = group.create_array(name, shape=sweep.shape, dtype=np.int32, dimension_names=axes)
         arr[...] = np.array(values, dtype=np.int32).reshape(sweep.shape)
@@ -249,18 +249,13 @@ def sweep_names(path: str | Path) -> list[str]:
     return sorted(name for name, g in root.groups() if Attr.SWEEP_NAME in g.attrs)
 
 
-def check_same_sweep(group: zarr.Group, canonical: dict[str, Any]) -> None:
-    """Refuse to continue a store made by another sweep, naming what differs."""
+def read_canonical(group: zarr.Group) -> dict[str, Any]:
+    """The canonical form of the sweep that made the store (what ``--resume`` compares); a store of
+    rnnsweep 0.1.0 gets its task settings upgraded to today's tasks."""
     stored = json.loads(group.attrs[Attr.SWEEP_CANONICAL])
-    if Attr.SCHEMA_VERSION not in group.attrs:  # a store of rnnsweep 0.1.0
+    if Attr.SCHEMA_VERSION not in group.attrs:
         stored["task"] = upgrade_v1_task(stored["task"])
-    current = json.loads(json.dumps(canonical, sort_keys=True))
-    if stored != current:
-        diff = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
-        raise StoreError(
-            f"cannot resume: the store was made by a different sweep (differs in: {', '.join(diff)}); "
-            "use --overwrite to replace it"
-        )
+    return stored
 
 
 def read(group: zarr.Group, name: str, selection: Any = ...) -> np.ndarray:
@@ -296,8 +291,8 @@ def read_params(group: zarr.Group, indices: Sequence[tuple[int, ...]]) -> dict[s
 
 
 def read_steps(group: zarr.Group) -> dict[str, np.ndarray] | None:
-    """Per-cell step counts of each task duration ``{"delay": (*grid), ...}``, or None for a store
-    of rnnsweep 0.1.0 (the analysis then recomputes them from the task settings)."""
+    """The per-cell timing integers ``{"delay": (*grid), ...}``, or None for a store of rnnsweep 0.1.0
+    (the analysis then recomputes them from the task settings)."""
     names = [n for n, _ in group.arrays() if n.startswith(schema.STEPS_PREFIX)]
     if not names:
         return None

@@ -13,6 +13,7 @@ import ast
 import dataclasses
 import functools
 import itertools
+import json
 import math
 import tomllib
 import zlib
@@ -145,6 +146,19 @@ class Sweep:
 @functools.lru_cache(maxsize=4096)
 def _timing(task: AbstractTask, durations: tuple[tuple[str, float], ...], grid_axes: tuple[str, ...]):
     return task.timing(dict(durations), grid_axes)
+
+
+def canonical_differences(sweep: Sweep, stored: dict[str, Any]) -> list[str]:
+    """The keys of the canonical form in which a stored sweep differs from ``sweep``. A model or task
+    setting the stored form lacks (one added to rnnsweep after the store was made) counts as the
+    value it had before (:func:`settings.stored_settings`), so such a store still resumes when the
+    sweep asks for what the store was trained with."""
+    current = json.loads(json.dumps(sweep.canonical(), sort_keys=True))
+    stored = dict(stored)
+    for part, cls in (("model", type(sweep.model)), ("task", type(sweep.task))):
+        if isinstance(stored.get(part), dict):
+            stored[part] = json.loads(json.dumps(settings.stored_settings(cls, stored[part]), sort_keys=True))
+    return sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
 
 
 def model_config(model: AbstractModel) -> dict[str, Any]:

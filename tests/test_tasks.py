@@ -79,7 +79,8 @@ def test_no_memory_control():
     np.testing.assert_array_equal(tr["targets"][:, 0], [[0, 1]] * n)  # held from t = 0 to the end
     np.testing.assert_array_equal(tr["targets"][:, 1], [[1, 0]] * n)
     np.testing.assert_array_equal(tr["loss_weights"], np.ones(n))
-    np.testing.assert_array_equal(np.flatnonzero(tr["score_mask"]), np.arange(5, 25))
+    # the reference's window: its DCD formula with the response in the delay's place -> the last step
+    np.testing.assert_array_equal(np.flatnonzero(tr["score_mask"]), [n - 1])
     with pytest.raises(ValueError, match="grid.response_ms: the response window"):
         task.timing({"response_ms": 0.0}, grid_axes=("response_ms",))
 
@@ -108,3 +109,18 @@ def test_trials_with_a_key_are_reproducible_and_padding_invariant():
     b = task.trials(timing, 20, jax.random.PRNGKey(2))
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
+
+
+def test_a_setting_added_later_reads_old_stores_with_its_old_value():
+    # no_memory's score_window came after stores existed; they scored the response window
+    from rnnsweep.settings import stored_settings
+    from rnnsweep.sweep import canonical_differences, parse_sweep
+
+    assert stored_settings(NoMemory, {})["score_window"] == "response" and NoMemory().score_window == "reference"
+    assert stored_settings(DCD, {})["step_rounding"] == DCD().step_rounding == "exact"
+    text = 'name = "nm"\n[model]\nn_neurons = 3\nreadout = "linear"\n[task]\nname = "no_memory"\n{extra}\n[grid]\nseed = 1\nlr = [0.1]\nresponse_ms = [20.0]\n[train]\nepochs = \"2\"\n'
+    sweep = parse_sweep(text.format(extra=""))
+    stored = sweep.canonical()
+    del stored["task"]["score_window"]
+    assert canonical_differences(sweep, stored) == ["task"]
+    assert canonical_differences(parse_sweep(text.format(extra='score_window = "response"')), stored) == []

@@ -11,9 +11,12 @@ cell's step counts and a PRNG key), the loss and the per-epoch metrics. The trai
 Durations are fields in ms whose names end in ``_ms`` (listed in ``durations``, in trial order); the
 ones in ``axes`` may be grid axes and appear in the epoch rule. They are converted to steps of
 ``dt_ms`` with exact integer arithmetic (a duration that is not a whole number of steps is refused
-when the sweep is validated). A cell's step counts form its :data:`Timing`, a dict keyed by the
-duration's name without ``_ms`` (``{"cue": 6, "delay": 20, "response": 10, "post": 0}``); they are
-traced values (they vary across the cells of a block), the padded length ``n_steps_max`` is static.
+when the sweep is validated). A cell's :data:`Timing` is a dict of integers: the step count of each
+duration, keyed by its name without ``_ms`` (``{"cue": 6, "delay": 20, "response": 10, "post": 0}``),
+plus whatever else the task derives on the host from the durations (:meth:`AbstractTask.derived_timing`;
+the paper's tasks derive their scoring window, which the reference computed with float arithmetic).
+They are traced values (they vary across the cells of a block), the padded length ``n_steps_max``
+is static.
 Steps at or beyond a cell's own length must get loss weight 0 and lie outside its metrics, so that
 padding changes nothing.
 
@@ -107,6 +110,11 @@ class AbstractTask(Settings, abc.ABC):
     def metrics(self, outputs: jax.Array, trials: Trials) -> tuple[jax.Array, ...]:
         """One scalar per name in ``metric_names``."""
 
+    def derived_timing(self, durations_ms: dict[str, float], steps: Timing) -> Timing:
+        """Further per-cell integers the task computes on the host from the durations (ms) and their
+        step counts, e.g. its scoring window; none by default."""
+        return {}
+
     @abc.abstractmethod
     def conditions(self) -> dict[str, int]:
         """Labelled trials of the batch that the analysis probes and draws (the first one is the
@@ -140,13 +148,14 @@ class AbstractTask(Settings, abc.ABC):
         """Host-side step counts (numpy int32) of the cell at ``coords``, checked; errors name the
         field as ``grid.<f>`` when it is a grid axis, else ``task.<f>``."""
         where = lambda field: "grid" if field in grid_axes else "task"  # noqa: E731
-        timing = {f.removesuffix("_ms"): np.int32(self.steps(f, ms, where(f)))
-                  for f, ms in self.durations_at(coords).items()}
+        durations_ms = self.durations_at(coords)
+        timing = {f.removesuffix("_ms"): np.int32(self.steps(f, ms, where(f))) for f, ms in durations_ms.items()}
         try:
             self.check_timing(timing)
         except TimingError as e:
             raise ValueError(f"{where(e.field)}.{e.field}: {e.message}") from None
-        return timing
+        extra = self.derived_timing(durations_ms, timing)
+        return {**timing, **{k: np.int32(v) for k, v in extra.items()}}
 
     def n_steps(self, timing: Timing):
         """Trial length in steps: the sum of the durations."""
@@ -200,3 +209,12 @@ def window(start: Any, length: Any, n_steps_max: int) -> jax.Array:
     """Boolean mask (T_max,) of the steps ``[start, start + length)``."""
     t = jnp.arange(n_steps_max)
     return (t >= start) & (t < start + length)
+
+
+STEP_ROUNDINGS = ("exact", "reference")
+
+
+def reference_step(*durations_ms: float, dt_ms: float) -> int:
+    """``int(((d1 + d2 + ...) / dt) - 1)`` evaluated as the reference does, in seconds and in float
+    arithmetic (e.g. ``int((0.03 + 0.3) / 0.005 - 1) = 64``, one step early, at a 300 ms delay)."""
+    return int((sum(d / 1000 for d in durations_ms) / (dt_ms / 1000)) - 1)

@@ -7,9 +7,11 @@ steps weighted ``1 - K/T`` and every other step ``K/T`` (``loss_weighting = "emp
 reference's; ``"uniform"``: 1 everywhere). Accuracy and reliability over the scoring window
 ``[cue + delay - 1, cue + delay + response - 1)``, which starts one step early as in the reference.
 
-The reference converts ms to steps with float arithmetic and ``int()`` truncation, which moves the
-scoring window one step early at delays of 300 and 320 ms (and shortens it to 9 steps at 320 ms);
-rnnsweep uses exact integer steps (docs/reference-differences.md).
+The reference computes the window's ends with float arithmetic in seconds and ``int()`` truncation
+(``int(((cue + delay) / dt) - 1)``), which moves the window at some delays: at 300 ms it starts one
+step early, at 320 ms it ends one step short (9 steps), at 440 ms (the long-tau grid) it starts one
+step earlier still (11 steps). ``step_rounding = "exact"`` (the default) uses exact integer steps;
+``"reference"`` reproduces the reference's windows (docs/reference-differences.md).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
-from .base import Timing, Trials, loss_weights, register, two_cues, window
+from .base import Timing, Trials, loss_weights, reference_step, register, two_cues
 from .cues import AbstractCueTask
 
 
@@ -46,6 +48,17 @@ class DCD(AbstractCueTask):
     post_ms: float = 0.0
     trials_per_cue: int = 64
     loss_weighting: str = "emphasis"
+    step_rounding: str = "exact"
+
+    def derived_timing(self, durations_ms: dict[str, float], steps: Timing) -> Timing:
+        if self.step_rounding == "reference":
+            start = reference_step(durations_ms["cue_ms"], durations_ms["delay_ms"], dt_ms=self.dt_ms)
+            end = reference_step(durations_ms["cue_ms"], durations_ms["delay_ms"], durations_ms["response_ms"],
+                                 dt_ms=self.dt_ms)
+        else:
+            start = int(steps["cue"] + steps["delay"]) - 1
+            end = start + int(steps["response"])
+        return {"score_start": max(start, 0), "score_end": min(end, int(self.n_steps(steps)))}
 
     def trials(self, timing: Timing, n_steps_max: int, key: jax.Array, dtype: Any = jnp.float32) -> Trials:
         t = jnp.arange(n_steps_max)[:, None, None]
@@ -58,6 +71,6 @@ class DCD(AbstractCueTask):
             targets=jnp.where((t >= resp_start) & (t < resp_end), cues, 0).astype(dtype),
             loss_weights=loss_weights(self.loss_weighting, n_steps, timing["response"] + timing["post"],
                                       n_steps_max, dtype),
-            score_mask=window(resp_start - 1, timing["response"], n_steps_max),
+            score_mask=self.score_mask(timing, n_steps_max),
             n_steps=n_steps,
         )
