@@ -99,6 +99,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import analyze
     from .analysis.classes import Classes
     from .analysis.conditions import condition_named
+    from .analysis.mechanism import MechanismConfig
     from .analysis.scaling import Scaling
 
     cell = None
@@ -116,9 +117,11 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     try:
         if args.condition:
             condition_named(args.condition)
-        configured = {"classes": Classes(cell=cell), "scaling": Scaling(n_boot=args.n_boot, condition=args.condition)}
+        mechanism = MechanismConfig(method=args.index)
+        configured = {"classes": Classes(cell=cell, mechanism=mechanism),
+                      "scaling": Scaling(n_boot=args.n_boot, method=args.fits)}
         summary = analyze(args.stores, out, only=_names(args.only), skip=_names(args.skip) or (),
-                          configured=configured, progress=not args.quiet)
+                          configured=configured, condition=args.condition, progress=not args.quiet)
     except ValueError as e:
         raise StoreError(str(e)) from None
     print(out / "report.md")
@@ -282,8 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
     ana.add_argument("--only", help="run only these analyses (comma separated; what they require runs too); "
                                     "see 'rnnsweep list'")
     ana.add_argument("--skip", help="skip these analyses (comma separated)")
-    ana.add_argument("--condition", help="the paper's condition to fit and compare with (default: from the store's "
-                                         "model and task), e.g. nopost, post, long_tau, no_memory")
+    ana.add_argument("--condition", help="the paper's condition whose classification rules and fits to follow "
+                                         "(default: from the store's model and task), e.g. nopost, post, long_tau, "
+                                         "no_memory; see 'rnnsweep list'")
+    ana.add_argument("--index", choices=("reference", "robust"), default="reference",
+                     help="mechanism index: the reference code's (default) or rnnsweep's noise-free robust one; the "
+                          "report compares both either way")
+    ana.add_argument("--fits", choices=("reference", "robust"),
+                     help="boundary fits: the reference's single-start curve_fit (the paper's conditions' default) or "
+                          "rnnsweep's grid of starts (better on coarse grids); the report shows both")
     ana.add_argument("--quiet", action="store_true", help="no progress bars")
     ana.set_defaults(func=_cmd_analyze)
 

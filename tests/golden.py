@@ -218,13 +218,14 @@ def analysis_results(path: Path) -> dict[str, np.ndarray]:
     from rnnsweep.analysis import FitConfig, classify_sweep, fit_study
 
     result = classify_sweep(path, progress=False)
-    fits = fit_study(result, FitConfig(n_boot=20))
     out = {"classes": result.classes, "mechanism_index": result.mechanism_index, "output_rms": result.output_rms}
-    for key, values in fits.points.items():
-        out[f"points_{key}"] = np.asarray(values, float)
-    for key, law in fits.laws.items():
-        out[f"law_{key}"] = (np.array([law.beta, law.beta_se, law.r2, *(law.ci95 or (np.nan, np.nan))])
-                             if law else np.full(5, np.nan))
+    for suffix, method in (("", "reference"), ("_robust", "robust")):
+        fits = fit_study(result, FitConfig(method=method, n_boot=20))
+        for key, values in fits.points.items():
+            out[f"points_{key}{suffix}"] = np.asarray(values, float)
+        for key, law in fits.laws.items():
+            out[f"law_{key}{suffix}"] = (np.array([law.beta, law.beta_se, law.r2, *(law.ci95 or (np.nan, np.nan))])
+                                         if law else np.full(5, np.nan))
     return out
 
 

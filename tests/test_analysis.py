@@ -10,7 +10,7 @@ from conftest import run_cli, tiny_sweep_text
 from rnnsweep.analysis import FitConfig, Thresholds, fit_study, mechanism_index_from_rates, stability
 from rnnsweep.analysis.classes import Classified, combine
 from rnnsweep.analysis.classify import LC, NO_LEARNING, SP, STOPPED, UNSTABLE, learning_classes, split_mechanism
-from rnnsweep.analysis.fitting import critical_delay, critical_lrs_no_memory, power_law
+from rnnsweep.analysis.fitting import critical_delay, critical_lrs_no_memory, logistic_decreasing, power_law
 from rnnsweep.analysis import plots
 
 
@@ -40,10 +40,11 @@ def test_learning_then_late_collapse_is_unstable():
 @pytest.mark.parametrize("dips,stable", [(10, True), (11, False)])
 def test_dips_after_learning_count_against_the_ratio(dips, stable):
     # 10 learning epochs, first learned epoch, then 59 later epochs of which `dips` have acc < 0.6.
-    # bad = dips; good = (59 - dips) + 59 (rel stays high). Stable iff bad < 0.1 good.
+    # From the first learned epoch on (inclusive): bad = dips; good = (60 - dips) + 60 (rel stays
+    # high). Stable iff bad / good < 0.1.
     acc, rel = curves((10, 0.5, 0.5), (1, 0.9, 0.9), (59 - dips, 0.9, 0.9), (dips, 0.5, 0.9))
     assert stability(acc, rel)[0] == stable
-    assert (dips < 0.1 * ((59 - dips) + 59)) == stable
+    assert (dips / ((60 - dips) + 60) < 0.1) == stable
 
 
 def test_learned_uses_the_last_ten_percent_of_the_cells_own_epochs():
@@ -135,13 +136,26 @@ def test_power_law_exact_and_bad_input():
 
 
 def test_no_memory_critical_lr_from_a_logistic_in_log_lr():
+    # the reference's form 1/(1 + exp(k (x - x0))) in x = ln(lr), fitted from p0 = (-5, -10): it
+    # recovers critical rates inside the grid, as in the paper's data
     lrs = np.logspace(0, -3, 20)
     windows = np.arange(20, 401, 20.0)
-    lr_c = 0.5 * (windows / 20) ** -0.38
+    lr_c = 0.05 * (windows / 20) ** -0.38
     failed = 1 / (1 + np.exp(-4 * (np.log(lrs)[:, None] - np.log(lr_c))))
     got = critical_lrs_no_memory(lrs, windows, failed)
     np.testing.assert_allclose(got, lr_c, rtol=1e-3)
     assert power_law(windows, got).beta == pytest.approx(0.38, abs=1e-3)
+    # the form has +k: k < 0 is a failed fraction rising with lr; p0 = (-5, -10) starts from that side
+    assert logistic_decreasing(np.log(lr_c[0]), np.log(lr_c[0]), -4.0) == pytest.approx(0.5)
+    assert logistic_decreasing(0.0, -3.0, -4.0) > 0.99
+    # skip rule: a window whose largest failed fraction is below 0.1 gets no critical rate
+    assert np.isnan(critical_lrs_no_memory(lrs, windows[:1], 0.09 * failed[:, :1])[0])
+    assert np.isfinite(critical_lrs_no_memory(lrs, windows[:1], 0.11 * failed[:, :1] / failed[:, :1].max())[0])
+    # the robust fit (grid of starts) also finds critical rates near the grid's edge
+    edge = 0.5 * (windows / 20) ** -0.38
+    failed = 1 / (1 + np.exp(-4 * (np.log(lrs)[:, None] - np.log(edge))))
+    robust = critical_lrs_no_memory(lrs, windows, failed, FitConfig(method="robust"))
+    np.testing.assert_allclose(robust, edge, rtol=1e-3)
 
 
 def test_combine_joins_along_lr_sorted():
@@ -230,7 +244,8 @@ def test_analyze_cli_on_a_tiny_store(tmp_path, write_sweep):
     analyze([store], out, only=["classes"], progress=False, log=lambda s: None)
     analysis = zarr.open_group(str(store / "tiny" / "analysis"), mode="r")
     assert sorted(n for n, _ in analysis["classes"].arrays()) == [
-        "classes", "delay_ms", "lr", "mechanism_index", "output_rms", "seed"]
+        "classes", "classes_flipped_sign", "classes_robust_index", "delay_ms", "lr", "mechanism_index", "output_rms",
+        "seed"]
     assert dict(analysis["scaling"].attrs)["created"] == scaling_attrs["created"]
     assert json.loads((out / "summary.json").read_text())["analyses"] == ["classes"]
     bad = run_cli("analyze", tmp_path / "nope.zarr", "--out", out)
@@ -264,9 +279,13 @@ def test_each_paper_sweep_gets_its_declared_condition(sweep, condition):
     chosen = condition_of(s.model, s.task)
     assert chosen.name == condition
     # the presets of paper-spec section 1, declared once
-    fit = {"post": FitConfig(min_max_failed=0.2, p0=(0.5, 0.1)),
+    fit = {"post": FitConfig(min_max_failed=0.2, p0=(0.5, 0.1), sp_min_max=0.2, exclude_lrs=(0.0719686,)),
            "nopost": FitConfig(sp_rates=25), "long_tau": FitConfig(sp_rates=25)}.get(condition, FitConfig())
+    if condition.startswith("toy"):
+        fit = FitConfig(method="robust")  # the theory's check, not a reference figure
     assert chosen.fit == fit
+    rules = Thresholds(stability=False, classify_loss_limited=True) if condition == "no_memory" else Thresholds()
+    assert chosen.rules == rules
     assert chosen == condition_named(condition)
     with pytest.raises(ValueError, match="--condition: unknown condition 'postt'"):
         condition_named("postt")

@@ -28,47 +28,69 @@ from . import plots
 from .base import Analysis, Context, Result, register
 from .classify import (CLASS_GROUPS, CLASS_NAMES, LC, PENDING, SP, Classified, Thresholds, learning_classes,
                        split_mechanism)
+from .conditions import condition_of
 from .mechanism import MechanismConfig, mechanism_measures, probe_run
 from .study import JOIN_AXIS, Source, Study, join_coords
 
 REQUIRED_METRICS = ("accuracy", "reliability")
 
 
+def index_variants(cfg: MechanismConfig) -> dict[str, MechanismConfig]:
+    """The other indices a sensitivity check compares ``cfg`` with: the other method and, for the
+    reference method, the other principal-direction sign."""
+    if cfg.method == "robust":
+        return {"reference index": dataclasses.replace(cfg, method="reference")}
+    flipped = "max_loading" if cfg.sign == "flip_second" else "flip_second"
+    return {"robust index": dataclasses.replace(cfg, method="robust"),
+            "flipped sign": dataclasses.replace(cfg, sign=flipped)}
+
+
 def classify_source(source: Source, thresholds: Thresholds = Thresholds(), mechanism: MechanismConfig = MechanismConfig(),
-                    progress: bool = True) -> Classified:
-    """Classes, mechanism index and output RMS of every cell of one stored sweep. Reads the curves
-    one slice of the first grid axis at a time, so long studies fit in memory."""
+                    progress: bool = True, variants: dict[str, MechanismConfig] | None = None) -> Classified:
+    """Classes, mechanism index and output RMS of every cell of one stored sweep, and (``variants``)
+    the classes under other mechanism indices. Reads the curves one slice of the first grid axis at a
+    time, so long studies fit in memory."""
     group = source.group()
     status = source.status
     epochs_run = source.read(schema.EPOCHS_RUN)
     classes = np.zeros(status.shape, np.int8)
     for i in tqdm(range(status.shape[0]), desc=f"classify {source.name}", disable=not progress, leave=False):
-        acc = np.asarray(group["accuracy"][i])
-        rel = np.asarray(group["reliability"][i])
+        acc = np.asarray(group[REQUIRED_METRICS[0]][i])
+        rel = np.asarray(group[REQUIRED_METRICS[1]][i])
         _, classes[i] = learning_classes(acc, rel, epochs_run[i], status[i], thresholds)
     index = np.full(status.shape, np.nan)
     rms = np.full(status.shape, np.nan)
     if source.model.mechanism is not None:  # a toy model: its mechanism is known by construction
         known = {"SP": SP, "LC": LC}[source.model.mechanism]
         classes = np.where(classes == SP, known, classes).astype(np.int8)
-    else:
-        learned = [tuple(ix) for ix in np.argwhere(classes == SP)]
-        by_timing: dict[tuple, list] = {}
-        for ix in learned:
-            by_timing.setdefault(tuple(sorted((k, int(v)) for k, v in source.timing(ix).items())), []).append(ix)
-        for key, members in tqdm(sorted(by_timing.items()), desc="mechanism index", disable=not progress, leave=False):
-            i, r = mechanism_measures(source.model, source.task, source.params(members),
-                                      {k: np.int32(v) for k, v in key}, mechanism)
+        return Classified(source.name, source.dims, source.coords, status, classes, index, rms, [source.label])
+    learned = [tuple(ix) for ix in np.argwhere(classes == SP)]
+    by_timing: dict[tuple, list] = {}
+    for ix in learned:
+        by_timing.setdefault(tuple(sorted((k, int(v)) for k, v in source.timing(ix).items())), []).append(ix)
+    configs = {"": mechanism, **(variants or {})}
+    indices = {label: np.full(status.shape, np.nan) for label in configs}
+    for key, members in tqdm(sorted(by_timing.items()), desc="mechanism index", disable=not progress, leave=False):
+        params = source.params(members)
+        for label, cfg in configs.items():
+            i, r = mechanism_measures(source.model, source.task, params, {k: np.int32(v) for k, v in key}, cfg)
             for ix, a, b in zip(members, i, r):
-                index[ix], rms[ix] = a, b
-        classes = split_mechanism(classes, index, thresholds)
-    return Classified(source.name, source.dims, source.coords, status, classes, index, rms, [source.label])
+                indices[label][ix] = a
+                if label == "":
+                    rms[ix] = b
+    index = indices.pop("")
+    return Classified(source.name, source.dims, source.coords, status, split_mechanism(classes, index, thresholds),
+                      index, rms, [source.label],
+                      {label: split_mechanism(classes, idx, thresholds) for label, idx in indices.items()})
 
 
-def classify_sweep(path: str | Path, name: str | None = None, thresholds: Thresholds = Thresholds(),
+def classify_sweep(path: str | Path, name: str | None = None, thresholds: Thresholds | None = None,
                    mechanism: MechanismConfig = MechanismConfig(), progress: bool = True) -> Classified:
-    """:func:`classify_source` of the sweep ``name`` (or the only one) of the store at ``path``."""
-    return classify_source(Source.open(path, name), thresholds, mechanism, progress)
+    """:func:`classify_source` of the sweep ``name`` (or the only one) of the store at ``path``; with
+    the classification rules of its condition (:mod:`.conditions`) unless ``thresholds`` are given."""
+    source = Source.open(path, name)
+    rules = thresholds or condition_of(source.model, source.task).rules
+    return classify_source(source, rules, mechanism, progress)
 
 
 def combine(parts: list[Classified], along: str = JOIN_AXIS) -> Classified:
@@ -78,8 +100,10 @@ def combine(parts: list[Classified], along: str = JOIN_AXIS) -> Classified:
     coords, order = join_coords([(p.name, p.dims, p.coords) for p in parts], along)
     ax = parts[0].axis(along)
     cat = lambda field: np.take(np.concatenate([getattr(p, field) for p in parts], axis=ax), order, axis=ax)  # noqa: E731
+    variants = {label: np.take(np.concatenate([p.variants[label] for p in parts], axis=ax), order, axis=ax)
+                for label in parts[0].variants}
     return Classified("+".join(p.name for p in parts), parts[0].dims, coords, cat("status"), cat("classes"),
-                      cat("mechanism_index"), cat("output_rms"), [s for p in parts for s in p.sources])
+                      cat("mechanism_index"), cat("output_rms"), [s for p in parts for s in p.sources], variants)
 
 
 @register
@@ -90,8 +114,9 @@ class Classes(Analysis):
     description: ClassVar[str] = ("learned / no_learning / unstable / stopped per network; learned ones split into "
                                   "slow-point manifold (SP) and limit cycle (LC) by the mechanism index")
 
-    thresholds: Thresholds = Thresholds()
+    thresholds: Thresholds | None = None  # None: the rules of the study's condition
     mechanism: MechanismConfig = MechanismConfig()
+    sensitivity: bool = True  # also compute the other indices and count the networks that change class
     cell: dict[str, float] | None = None  # the network to draw (default: the first LC, else SP, else any)
 
     @classmethod
@@ -102,30 +127,63 @@ class Classes(Analysis):
         return None
 
     def run(self, study: Study, results: dict[str, Result], ctx: Context) -> Result:
-        parts = [classify_source(s, self.thresholds, self.mechanism, ctx.progress) for s in study.sources]
+        rules = self.thresholds or study.condition.rules
+        variants = index_variants(self.mechanism) if self.sensitivity else {}
+        parts = [classify_source(s, rules, self.mechanism, ctx.progress, variants) for s in study.sources]
         for part in parts:
             ctx.log(f"rnnsweep: classified {part.sources[0]}: {part.counts()}")
         result = combine(parts)
-        figures = plots.save(plots.index_histograms(result, self.thresholds.mechanism_index), ctx.out, "mechanism_index")
+        figures = plots.save(plots.index_histograms(result, rules.mechanism_index), ctx.out, "mechanism_index")
         figures += plots.save(plots.loss_curves(loss_by_class(study, parts), result.name), ctx.out, "loss_by_class")
         chosen = choose_cell(result, self.cell)
         if chosen is not None and study.model.mechanism is None:  # toy models have no rates to draw
             figures += plots.save(cell_figure(study, result, chosen), ctx.out, "cell_dynamics")
         counts = result.counts()
-        report = ["## Classes", "", f"Grid coverage: {100 * result.coverage():.1f}% of {result.classes.size} cells "
-                  "finished.", "", "| class | networks |", "|---|---|"]
+        report = ["## Classes", "", f"Condition: {study.condition.name} ({study.condition.description}).", "",
+                  f"Grid coverage: {100 * result.coverage():.1f}% of {result.classes.size} cells finished.", "",
+                  "| class | networks |", "|---|---|"]
         report += [f"| {k} | {v} |" for k, v in counts.items()]
-        report += ["", "Thresholds: " + json.dumps(dataclasses.asdict(self.thresholds)),
-                   "Mechanism index: " + json.dumps(dataclasses.asdict(self.mechanism))]
+        report += ["", "Rules: " + json.dumps(dataclasses.asdict(rules)),
+                   "Mechanism index: " + json.dumps(dataclasses.asdict(self.mechanism)), ""]
+        flips = class_changes(result)
+        if flips:
+            report += sensitivity_section(result, flips)
+        cell_arrays = {"classes": result.classes, "mechanism_index": result.mechanism_index,
+                       "output_rms": result.output_rms}
+        cell_arrays.update({"classes_" + label.replace(" ", "_"): codes for label, codes in result.variants.items()})
         return Result(
-            cell_arrays={"classes": result.classes, "mechanism_index": result.mechanism_index,
-                         "output_rms": result.output_rms},
-            attrs={"class_names": list(CLASS_NAMES), "thresholds": dataclasses.asdict(self.thresholds),
+            cell_arrays=cell_arrays,
+            attrs={"class_names": list(CLASS_NAMES), "thresholds": dataclasses.asdict(rules),
                    "mechanism": dataclasses.asdict(self.mechanism)},
             summary={"coverage": result.coverage(), "class_counts": counts,
-                     "thresholds": dataclasses.asdict(self.thresholds), "mechanism": dataclasses.asdict(self.mechanism),
-                     "cell": chosen},
+                     "thresholds": dataclasses.asdict(rules), "mechanism": dataclasses.asdict(self.mechanism),
+                     "class_sensitivity": flips, "cell": chosen},
             report=report, figures=figures, value=result)
+
+
+def class_changes(result: Classified) -> dict[str, dict[str, int]]:
+    """Per index variant: the learned networks, and how many of them change class (SP -> LC, LC -> SP)."""
+    learned = np.isin(result.classes, (SP, LC))
+    out = {}
+    for label, codes in result.variants.items():
+        out[label] = {"learned": int(learned.sum()),
+                      "SP_to_LC": int(np.sum((result.classes == SP) & (codes == LC))),
+                      "LC_to_SP": int(np.sum((result.classes == LC) & (codes == SP))),
+                      "SP": int(np.sum(codes == SP)), "LC": int(np.sum(codes == LC))}
+    return out
+
+
+def sensitivity_section(result: Classified, flips: dict[str, dict[str, int]]) -> list[str]:
+    lines = ["### Sensitivity of the mechanism classes", "",
+             f"Learned networks: {int(np.isin(result.classes, (SP, LC)).sum())}, of which SP "
+             f"{int(np.sum(result.classes == SP))} and LC {int(np.sum(result.classes == LC))} with the chosen index. "
+             "With another index:", "",
+             "| index | SP | LC | SP -> LC | LC -> SP | changed |", "|---|---|---|---|---|---|"]
+    for label, f in flips.items():
+        changed = f["SP_to_LC"] + f["LC_to_SP"]
+        share = f" ({100 * changed / f['learned']:.1f}%)" if f["learned"] else ""
+        lines.append(f"| {label} | {f['SP']} | {f['LC']} | {f['SP_to_LC']} | {f['LC_to_SP']} | {changed}{share} |")
+    return lines + [""]
 
 
 def loss_by_class(study: Study, parts: list[Classified]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -187,7 +245,7 @@ def cell_figure(study: Study, result: Classified, chosen: dict[str, Any]):
     n = int(source.task.n_steps(timing))
     conditions = source.task.conditions()
     with jax.default_matmul_precision("highest"):
-        rates, outputs = probe_run(source.model, source.task, params, timing, n, 3, jax.random.PRNGKey(0),
+        rates, outputs = probe_run(source.model, source.task, params, timing, n, 3 * n, jax.random.PRNGKey(0),
                                    tuple(conditions.values()))
     label = ", ".join(f"{d}={chosen[d]:g}" for d in result.dims)
     return plots.cell_dynamics(np.asarray(outputs), np.asarray(rates), n, source.task.dt_ms, list(conditions),

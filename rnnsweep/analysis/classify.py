@@ -1,17 +1,25 @@
-"""Classification of trained networks from their learning curves (paper-spec section 1, steps 1-3).
+"""Classification of trained networks from their learning curves (paper-spec section 1, steps 1-3),
+as the reference's ``sort_data.py`` scripts compute it.
 
 Works on numpy arrays with a leading cell axis (any shape before the epoch axis); NaN marks
 epochs past a cell's end and is ignored.
 
+0. The per-epoch accuracy and reliability are rounded to 4 decimals in float32 first, as the
+   reference stored them (``metric_decimals``): an exact 0.8 is then stored as 0.800000012 and counts
+   as above 0.8.
 1. Stability: find the first epoch with ``acc > 0.8`` and ``rel > 0.8``. If there is none, the
-   network is stable. Otherwise, counting only *later* epochs,
+   network is stable. Otherwise, counting that epoch and every later one,
    ``stable = (#acc < 0.6 + #rel < 0.6) / (#acc > 0.6 + #rel > 0.6) < 0.1``.
-   (Our choice where the reference is silent: with no later epoch at all, the ratio is 0/0 and the
-   network counts as stable.)
-2. Learned: mean acc and mean rel over the last 10% of the cell's recorded epochs (at least one
-   epoch) both ``> 0.8``, and stable.
-3. Not learned: ``no_learning`` if stable, else ``unstable``. A cell stopped by the engine
-   (status diverged, or failed by the loss limit) is ``stopped``. All three count as failed.
+2. Learned: mean acc and mean rel over the last ``n - int(0.9 n)`` of the cell's ``n`` recorded
+   epochs both ``> 0.8``, and stable.
+3. Not learned: ``no_learning`` if stable, else ``unstable``. All count as failed.
+4. Cells stopped by the engine: ``diverged`` ones are ``stopped``. Cells stopped by the loss limit
+   (status ``failed``, the no-memory control's loss > 100) are ``stopped`` too, unless
+   ``classify_loss_limited`` (the reference's no-memory rule): then they are classified like the
+   others from their truncated curves.
+
+The no-memory control of the reference has no stability rule (``stability = False``) and no
+mechanism index; its preset in :mod:`.conditions` says so.
 """
 
 from __future__ import annotations
@@ -34,37 +42,53 @@ BOUNDARY_AXES = ("delay_ms", "response_ms")
 
 @dataclasses.dataclass(frozen=True)
 class Thresholds:
-    """The classification thresholds, with the paper's defaults."""
+    """The classification rules, with the reference's defaults."""
 
     learn: float = 0.8  # acc and rel above this: learned (first-learned epoch, and the final mean)
-    collapse: float = 0.6  # later epochs below this count against stability
+    collapse: float = 0.6  # epochs below this count against stability
     instability_ratio: float = 0.1  # stable if bad / good < this
-    final_fraction: float = 0.1  # the "last 10% of epochs"
-    mechanism_index: float = 0.5  # index < this: LC, else SP
+    final_fraction: float = 0.1  # the final window is the last n - int((1 - final_fraction) n) epochs
+    mechanism_index: float = 0.5  # index < this: LC, else SP (a NaN index: SP, as in the reference)
     oscillation_rms: float = 0.1  # alternative criterion: output RMS above this -> LC
+    metric_decimals: int | None = 4  # round acc/rel to this many decimals in float32 (None: as stored)
+    stability: bool = True  # apply the stability rule (the no-memory control does not)
+    classify_loss_limited: bool = False  # classify cells stopped by the loss limit from their curves
+
+
+def rounded(curve: np.ndarray, th: Thresholds = Thresholds()) -> np.ndarray:
+    """A metric curve as the reference compared it: float32, rounded to ``metric_decimals``, then float64."""
+    curve = np.asarray(curve, np.float32)
+    if th.metric_decimals is not None:
+        curve = np.round(curve, th.metric_decimals)
+    return curve.astype(np.float64)
 
 
 def stability(acc: np.ndarray, rel: np.ndarray, th: Thresholds = Thresholds()) -> np.ndarray:
-    """Boolean array (cells,) from curves (cells, epochs)."""
+    """Boolean array (cells,) from curves (cells, epochs): the ratio counts the first learned epoch
+    and every later one."""
     acc, rel = np.asarray(acc, float), np.asarray(rel, float)
     hit = (acc > th.learn) & (rel > th.learn)
     any_hit = hit.any(axis=-1)
     first = np.where(any_hit, hit.argmax(axis=-1), acc.shape[-1])
-    later = np.arange(acc.shape[-1]) > first[..., None]
-    with np.errstate(invalid="ignore"):
-        bad = np.sum(later & (acc < th.collapse), -1) + np.sum(later & (rel < th.collapse), -1)
-        good = np.sum(later & (acc > th.collapse), -1) + np.sum(later & (rel > th.collapse), -1)
-    stable_ratio = np.where(good > 0, bad < th.instability_ratio * np.maximum(good, 1), bad == 0)
-    return ~any_hit | stable_ratio
+    counted = np.arange(acc.shape[-1]) >= first[..., None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bad = np.sum(counted & (acc < th.collapse), -1) + np.sum(counted & (rel < th.collapse), -1)
+        good = np.sum(counted & (acc > th.collapse), -1) + np.sum(counted & (rel > th.collapse), -1)
+        ratio = bad / good  # good >= 2 whenever there is a first learned epoch
+    return ~any_hit | (ratio < th.instability_ratio)
+
+
+def final_window_start(n: np.ndarray, th: Thresholds = Thresholds()) -> np.ndarray:
+    """First epoch of the final window of a cell with ``n`` recorded epochs: ``int(0.9 n)``."""
+    return (np.asarray(n) * (1 - th.final_fraction)).astype(int)
 
 
 def final_means(acc: np.ndarray, rel: np.ndarray, epochs_run: np.ndarray, th: Thresholds = Thresholds()):
-    """Mean acc and rel over the last ``final_fraction`` of each cell's recorded epochs."""
+    """Mean acc and rel over the last ``n - int(0.9 n)`` of each cell's ``n`` recorded epochs."""
     acc, rel = np.asarray(acc, float), np.asarray(rel, float)
     n = np.asarray(epochs_run)
-    k = np.maximum(1, (th.final_fraction * n).astype(int))
     e = np.arange(acc.shape[-1])
-    window = (e >= (n - k)[..., None]) & (e < n[..., None])
+    window = (e >= final_window_start(n, th)[..., None]) & (e < n[..., None])
     count = np.maximum(window.sum(-1), 1)
     return np.where(window, acc, 0).sum(-1) / count, np.where(window, rel, 0).sum(-1) / count
 
@@ -73,11 +97,14 @@ def learning_classes(acc, rel, epochs_run, status, th: Thresholds = Thresholds()
     """``(learned, classes)``: learned (bool) and the class code (failed classes resolved; learned
     cells get ``SP`` here, to be split into SP/LC by the mechanism index)."""
     status = np.asarray(status)
-    stable = stability(acc, rel, th)
+    acc, rel = rounded(acc, th), rounded(rel, th)
+    stable = stability(acc, rel, th) if th.stability else np.ones(status.shape, bool)
     mean_acc, mean_rel = final_means(acc, rel, epochs_run, th)
-    learned = (mean_acc > th.learn) & (mean_rel > th.learn) & stable & (status == Status.DONE)
+    classifiable = (Status.DONE, Status.FAILED) if th.classify_loss_limited else (Status.DONE,)
+    learned = (mean_acc > th.learn) & (mean_rel > th.learn) & stable & np.isin(status, classifiable)
     classes = np.where(learned, SP, np.where(stable, NO_LEARNING, UNSTABLE))
-    classes = np.where(np.isin(status, (Status.DIVERGED, Status.FAILED)), STOPPED, classes)
+    stopped = np.isin(status, (Status.DIVERGED,) + (() if th.classify_loss_limited else (Status.FAILED,)))
+    classes = np.where(stopped, STOPPED, classes)
     classes = np.where(status == Status.PENDING, PENDING, classes)
     return learned, classes.astype(np.int8)
 
@@ -100,6 +127,8 @@ class Classified:
     mechanism_index: np.ndarray  # NaN where not computed
     output_rms: np.ndarray
     sources: list[str] = dataclasses.field(default_factory=list)
+    # class codes under other mechanism indices (label -> array like ``classes``), for sensitivity
+    variants: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, ...]:

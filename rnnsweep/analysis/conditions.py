@@ -1,9 +1,10 @@
-"""The paper's conditions, declared once: how each is fitted and what the paper (or the theory)
-reports for it (paper-spec section 1, "Critical delay and scaling exponent" and "Reported results").
+"""The paper's conditions, declared once: how each is classified and fitted, and what the paper (or
+the theory) reports for it (paper-spec section 1; the reference's sort_data.py and Figure scripts).
 
-The ``scaling`` analysis picks the first condition whose ``matches`` accepts the study's model and
-task (``rnnsweep analyze --condition NAME`` overrides the choice); a study that matches none of the
-paper's conditions is fitted with the generic settings and compared with nothing.
+A study's condition is the first whose ``matches`` accepts its model and task; ``rnnsweep analyze
+--condition NAME`` overrides the choice. The ``classes`` analysis takes its rules (``Thresholds``) and
+the ``scaling`` analysis its fits (``FitConfig``) from it. A study that matches none of the paper's
+conditions is analysed with the defaults and compared with nothing.
 """
 
 from __future__ import annotations
@@ -13,15 +14,8 @@ from typing import Any, Callable
 
 from ..models import AbstractModel
 from ..tasks import AbstractTask
-
-
-@dataclasses.dataclass(frozen=True)
-class FitConfig:
-    min_max_failed: float = 0.1  # skip an lr whose largest failed fraction is below (post sweep: 0.2)
-    p0: tuple[float, float] = (0.1, 0.1)  # initial (x0, k) of the exp-saturation fit
-    sp_rates: int | None = None  # SP boundary over the first N rates, largest first (paper: 25 of 30)
-    n_boot: int = 200
-    boot_seed: int = 0
+from .classify import Thresholds
+from .fitting import FitConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +24,7 @@ class Condition:
     description: str
     matches: Callable[[AbstractModel, AbstractTask], bool]
     fit: FitConfig = FitConfig()
+    rules: Thresholds = Thresholds()
     # law -> (beta, error, R^2) reported by the paper (or the theory, for the toy models)
     reference: dict[str, tuple[float, float, float]] = dataclasses.field(default_factory=dict)
 
@@ -42,23 +37,31 @@ def _dcd(post: bool) -> Callable[[AbstractModel, AbstractTask], bool]:
     return lambda m, t: t.name == "dcd" and (_get(t, "post_ms", 0) > 0) == post
 
 
-NOPOST_FIT = FitConfig(min_max_failed=0.1, p0=(0.1, 0.1), sp_rates=25)
+NOPOST_FIT = FitConfig(sp_rates=25)  # the SP boundary over the 25 largest of the 30 rates
+# the post sweep: stricter skip rules, another start, and lr 0.0719686 left out of both power laws
+POST_FIT = FitConfig(min_max_failed=0.2, p0=(0.5, 0.1), sp_min_max=0.2, exclude_lrs=(0.0719686,))
+# the no-memory control: no stability rule; runs stopped by the loss limit are classified too
+NO_MEMORY_RULES = Thresholds(stability=False, classify_loss_limited=True)
+
+# The toy models are rnnsweep's own check of the theory, not a reference figure: their boundaries are
+# fitted with the robust fits (a grid of starts; the reference's single start fails at these delays).
+TOY_FIT = FitConfig(method="robust")
 
 CONDITIONS: tuple[Condition, ...] = (
     Condition("toy_sp_normalized", "ghost toy model, loss divided by T (theory: T^-4)",
-              lambda m, t: m.family == "toy_sp" and m.normalize, reference={"learning_boundary": (4.0, 0.0, 1.0)}),
+              lambda m, t: m.family == "toy_sp" and m.normalize, TOY_FIT,
+              reference={"learning_boundary": (4.0, 0.0, 1.0)}),
     Condition("toy_sp_raw", "ghost toy model (theory: T^-5)",
-              lambda m, t: m.family == "toy_sp", reference={"learning_boundary": (5.0, 0.0, 1.0)}),
+              lambda m, t: m.family == "toy_sp", TOY_FIT, reference={"learning_boundary": (5.0, 0.0, 1.0)}),
     Condition("toy_lc_response_equals_delay", "limit-cycle toy model, T_r = T (theory: T^-2)",
-              lambda m, t: m.family == "toy_lc" and m.response_equals_delay,
+              lambda m, t: m.family == "toy_lc" and m.response_equals_delay, TOY_FIT,
               reference={"learning_boundary": (2.0, 0.0, 1.0)}),
     Condition("toy_lc_short_response", "limit-cycle toy model, T_r << T (theory: T^-3)",
-              lambda m, t: m.family == "toy_lc", reference={"learning_boundary": (3.0, 0.0, 1.0)}),
-    Condition("no_memory", "no-memory control: critical learning rate per response window",
-              lambda m, t: t.name == "no_memory", reference={"no_memory": (0.38, 0.02, 0.97)}),
-    Condition("post", "DCD with a post-response period",
-              _dcd(post=True), FitConfig(min_max_failed=0.2, p0=(0.5, 0.1)),
-              reference={"learning_boundary": (2.65, 0.23, 0.93)}),
+              lambda m, t: m.family == "toy_lc", TOY_FIT, reference={"learning_boundary": (3.0, 0.0, 1.0)}),
+    Condition("no_memory", "no-memory control: critical learning rate per response window; no stability rule",
+              lambda m, t: t.name == "no_memory", rules=NO_MEMORY_RULES, reference={"no_memory": (0.38, 0.02, 0.97)}),
+    Condition("post", "DCD with a post-response period (skip rules 0.2, lr 0.0720 left out of the fits)",
+              _dcd(post=True), POST_FIT, reference={"learning_boundary": (2.65, 0.23, 0.93)}),
     Condition("long_tau", "DCD without post period, tau above 10 ms (paper: 'similar scaling', no number)",
               lambda m, t: _dcd(post=False)(m, t) and _get(m, "tau_ms", 10.0) > 10.0, NOPOST_FIT),
     Condition("nopost", "DCD without post period (the narrow and broad sweeps; SP boundary over the 25 largest rates)",

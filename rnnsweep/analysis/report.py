@@ -14,18 +14,20 @@ from .study import Study
 
 
 def analyze(stores: Sequence[str | Path], out: str | Path, *, only: Sequence[str] | None = None,
-            skip: Sequence[str] = (), configured: Mapping[str, Analysis] | None = None, progress: bool = True,
+            skip: Sequence[str] = (), configured: Mapping[str, Analysis] | None = None,
+            condition: str | None = None, progress: bool = True,
             log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict[str, Any]:
     """Analyse one study (one store, or several sweeps joined along ``lr``). ``only`` and ``skip``
     select analyses by name (the ones a selected analysis requires always run); ``configured``
-    gives instances with non-default options. Returns the summary (also written to summary.json)."""
+    gives instances with non-default options; ``condition`` names the paper's condition to follow
+    (default: from the stored model and task). Returns the summary (also written to summary.json)."""
     out = Path(out)
     known = analyses()
     configured = dict(configured or {})
     for name in list(only or []) + list(skip) + list(configured):
         if name not in known:
             raise ValueError(f"unknown analysis {name!r} (known: {', '.join(known)})")
-    study = Study.open(stores)
+    study = Study.open(stores, condition)
     selected = [n for n in (only or known) if n not in skip]
     order = run_order(selected)
     out.mkdir(parents=True, exist_ok=True)
@@ -50,6 +52,7 @@ def analyze(stores: Sequence[str | Path], out: str | Path, *, only: Sequence[str
         "sources": study.labels,
         "axes": {d: [float(v) for v in study.coords[d]] for d in study.dims},
         "n_cells": int(study.status.size),
+        "condition": study.condition.name,
         "analyses": list(results),
         "skipped": skipped,
     }

@@ -18,8 +18,9 @@ import numpy as np
 from . import plots
 from .base import Analysis, Context, Result, register
 from .classify import BOUNDARY_AXES, Classified, FAILED_CLASSES, SP, boundary_axis, fraction_table
-from .conditions import Condition, FitConfig, condition_named, condition_of
-from .fitting import StudyFits, bootstrap_beta, critical_delays, critical_lrs_no_memory, power_law, sp_boundaries
+from .conditions import Condition
+from .fitting import (FitConfig, StudyFits, bootstrap_beta, critical_delays, critical_lrs_no_memory, excluded,
+                      power_law, sp_boundaries)
 from .study import Study
 
 LAW_TITLES = {"learning_boundary": "learning boundary (critical delay)", "sp_boundary": "SP boundary",
@@ -38,16 +39,17 @@ def fit_study(result: Classified, cfg: FitConfig = FitConfig()) -> StudyFits:
         def estimate(seeds=None):
             failed = fraction_table(result, FAILED_CLASSES, "delay_ms", seeds)
             sp = fraction_table(result, (SP,), "delay_ms", seeds)
-            tc = critical_delays(lrs, delays, failed, cfg.min_max_failed, cfg.p0)
-            tsp = sp_boundaries(lrs, delays, sp, cfg.sp_rates)
+            tc = critical_delays(lrs, delays, failed, cfg)
+            tsp = sp_boundaries(lrs, delays, sp, cfg)
             return failed, sp, tc, tsp
 
+        dropped = excluded(lrs, cfg.exclude_lrs)
+        law = lambda x: power_law(np.where(dropped, np.nan, x), lrs)  # noqa: E731
         failed, sp, tc, tsp = estimate()
-        laws = {"learning_boundary": power_law(tc, lrs), "sp_boundary": power_law(tsp, lrs)}
+        laws = {"learning_boundary": law(tc), "sp_boundary": law(tsp)}
         for name, pick in (("learning_boundary", 2), ("sp_boundary", 3)):
             if laws[name] is not None and cfg.n_boot:
-                ci, _ = bootstrap_beta(lambda s, pick=pick: power_law(estimate(s)[pick], lrs), n_seeds, cfg.n_boot,
-                                       cfg.boot_seed)
+                ci, _ = bootstrap_beta(lambda s, pick=pick: law(estimate(s)[pick]), n_seeds, cfg.n_boot, cfg.boot_seed)
                 laws[name].ci95, laws[name].n_boot = ci, cfg.n_boot
         return StudyFits("delay", lrs, delays, {"failed": failed, "sp": sp}, {"critical_delay": tc, "sp_boundary": tsp},
                          laws)
@@ -56,7 +58,7 @@ def fit_study(result: Classified, cfg: FitConfig = FitConfig()) -> StudyFits:
 
         def estimate(seeds=None):
             failed = fraction_table(result, FAILED_CLASSES, "response_ms", seeds)
-            return failed, critical_lrs_no_memory(lrs, windows, failed)
+            return failed, critical_lrs_no_memory(lrs, windows, failed, cfg)
 
         failed, lr_c = estimate()
         law = power_law(windows, lr_c)
@@ -76,9 +78,10 @@ class Scaling(Analysis):
                                   "interval, SP boundary, phase diagram; compared with the paper")
     requires: ClassVar[tuple[str, ...]] = ("classes",)
 
-    fit: FitConfig | None = None  # None: the condition's
+    fit: FitConfig | None = None  # None: the study's condition's
+    method: str | None = None  # overrides the fit's method ("reference" or "robust")
     n_boot: int | None = None  # overrides the fit's bootstrap resamples
-    condition: str | None = None  # None: chosen from the study's model and task
+    sensitivity: bool = True  # refit with the classes of the other indices and with the robust fits
 
     @classmethod
     def applies(cls, study: Study) -> str | None:
@@ -88,8 +91,10 @@ class Scaling(Analysis):
 
     def run(self, study: Study, results: dict[str, Result], ctx: Context) -> Result:
         classified: Classified = results["classes"].value
-        cond = condition_named(self.condition) if self.condition else condition_of(study.model, study.task)
+        cond = study.condition
         fit = self.fit or cond.fit
+        if self.method is not None:
+            fit = dataclasses.replace(fit, method=self.method)
         if self.n_boot is not None:
             fit = dataclasses.replace(fit, n_boot=self.n_boot)
         fits = fit_study(classified, fit)
@@ -104,14 +109,46 @@ class Scaling(Analysis):
         arrays = {f"{k}_fraction": (v, ("lr", other)) for k, v in fits.tables.items()}
         arrays.update({k: (np.asarray(v, float), ("lr",) if fits.kind == "delay" else (other,))
                        for k, v in fits.points.items()})
+        report = report_section(fits, cond)
+        summary = {"fit_config": dataclasses.asdict(fit), "fits": fits.to_dict(),
+                   "paper": {f"{k}:{cond.name}": v for k, v in cond.reference.items()}}
+        if self.sensitivity:
+            variants = {"default": fits}
+            quick = dataclasses.replace(fit, n_boot=0)
+            for label, codes in classified.variants.items():
+                variants[label] = fit_study(dataclasses.replace(classified, classes=codes), quick)
+            other = "robust" if fit.method == "reference" else "reference"
+            variants[f"{other} fits"] = fit_study(classified, dataclasses.replace(quick, method=other))
+            table = {label: {k: (v.beta if v else None) for k, v in f.laws.items()} for label, f in variants.items()}
+            summary["beta_sensitivity"] = table
+            report += sensitivity_section(table)
         return Result(
             arrays=arrays, coords={"lr": fits.lrs, other: fits.other},
             attrs={"condition": cond.name, "fit_config": dataclasses.asdict(fit),
                    "laws": {k: (v.to_dict() if v else None) for k, v in fits.laws.items()}},
-            summary={"condition": cond.name, "fit_config": dataclasses.asdict(fit), "fits": fits.to_dict(),
-                     "paper": {f"{k}:{cond.name}": v for k, v in cond.reference.items()}},
-            report=report_section(fits, cond) + [f"Note: {n}" for n in notes],
-            figures=figures, value=fits)
+            summary=summary, report=report + [f"Note: {n}" for n in notes], figures=figures, value=fits)
+
+
+def sensitivity_section(table: dict[str, dict[str, float | None]]) -> list[str]:
+    """How much each exponent moves with the mechanism index's method and sign, and with the fits."""
+    laws = list(next(iter(table.values())))
+    base = table["default"]
+    lines = ["### Sensitivity of the exponents", "",
+             "beta refitted with the classes of the other mechanism indices (only the SP boundary can move: the "
+             "failed fraction does not depend on the index) and with the other fit method (no bootstrap):", "",
+             "| variant | " + " | ".join(LAW_TITLES[k] for k in laws) + " |", "|---|" + "---|" * len(laws)]
+    for label, betas in table.items():
+        cells = []
+        for k in laws:
+            b, b0 = betas[k], base[k]
+            if b is None:
+                cells.append("no fit")
+            elif label == "default" or b0 is None:
+                cells.append(f"{b:.2f}")
+            else:
+                cells.append(f"{b:.2f} ({b - b0:+.2f})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def report_section(fits: StudyFits, cond: Condition) -> list[str]:

@@ -20,6 +20,7 @@ from .. import settings, store
 from ..schema import Attr
 from ..models import AbstractModel, get_family
 from ..tasks import AbstractTask, Timing, get_task
+from .conditions import Condition, condition_named, condition_of
 
 JOIN_AXIS = "lr"
 
@@ -47,9 +48,11 @@ class Source:
         coords = store.coordinates(group)
         dims = list(coords)
         steps = store.read_steps(group)
-        if steps is None:  # a store of rnnsweep 0.1.0: the task recomputes them
-            shape = tuple(len(v) for v in coords.values())
-            timings = [task.timing({d: float(coords[d][i]) for d, i in zip(dims, ix)}) for ix in np.ndindex(shape)]
+        shape = tuple(len(v) for v in coords.values())
+        cell = lambda ix: task.timing({d: float(coords[d][i]) for d, i in zip(dims, ix)})  # noqa: E731
+        if steps is None or set(steps) != set(cell((0,) * len(dims))):
+            # a store of an older rnnsweep (no timing, or fewer derived quantities): recompute
+            timings = [cell(ix) for ix in np.ndindex(shape)]
             steps = {k: np.array([t[k] for t in timings], np.int32).reshape(shape) for k in timings[0]}
         return cls(Path(path), group.attrs[Attr.SWEEP_NAME], model, task, dims, coords, store.read_status(group),
                    tuple(store.curve_names(group)[1:-1]), steps)
@@ -73,7 +76,7 @@ class Source:
 
 def _rebuild(cls, config: dict[str, Any], where: str):
     try:
-        return settings.build(cls, config, f"stored {where}")
+        return settings.build(cls, settings.stored_settings(cls, config), f"stored {where}")
     except (TypeError, ValueError) as e:
         raise store.StoreError(f"the store's {where} settings do not fit this rnnsweep's {cls.__name__}: {e}") from None
 
@@ -86,16 +89,20 @@ class Study:
     dims: list[str]
     coords: dict[str, np.ndarray]
     order: np.ndarray | None  # permutation of the concatenated lr values (None: a single source)
+    condition: Condition  # which of the paper's conditions: its classification rules and fits
 
     @classmethod
-    def open(cls, stores: Sequence[str | Path]) -> "Study":
+    def open(cls, stores: Sequence[str | Path], condition: str | None = None) -> "Study":
+        """The sweeps of ``stores``; ``condition`` names one of :data:`.conditions.CONDITIONS` (default:
+        the first that matches the model and task)."""
         sources = [Source.open(path, name) for path in stores for name in store.sweep_names(path)]
         if not sources:
             raise store.StoreError(f"no sweep found in {', '.join(map(str, stores))}")
+        chosen = condition_named(condition) if condition else condition_of(sources[0].model, sources[0].task)
         if len(sources) == 1:
-            return cls(sources, sources[0].dims, dict(sources[0].coords), None)
+            return cls(sources, sources[0].dims, dict(sources[0].coords), None, chosen)
         coords, order = join_coords([(s.name, s.dims, s.coords) for s in sources])
-        return cls(sources, sources[0].dims, coords, order)
+        return cls(sources, sources[0].dims, coords, order, chosen)
 
     @property
     def name(self) -> str:
