@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
+from .limits import LimitError
 from .registry import PluginError, load_plugins
 from .store import StoreError
 from .sweep import SweepError
@@ -24,11 +26,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise SweepError(f"--block-size: must be >= 1, got {args.block_size}")
     path = args.store or Path("runs") / f"{sweep.name}.zarr"
     part = _parse_part(args.part) if args.part else part_from_env()
+    received = []
+
+    def stop(signum, frame):  # SIGTERM (what Slurm and kill send) stops like Ctrl-C: at a chunk boundary
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         run_sweep(sweep, path, resume=args.resume, overwrite=args.overwrite, block_size=args.block_size,
-                  progress=not args.quiet, part=part)
+                  progress=not args.quiet, part=part, allow_large=args.allow_large)
     except KeyboardInterrupt:
-        return 130
+        return 128 + (received[0] if received else signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(path)
     return 0
 
@@ -44,12 +55,11 @@ def _parse_part(text: str) -> tuple[int, int]:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from . import store
-    from .schedule import chunk_shape
+    from .runner import create_store
     from .sweep import load_sweep
 
     sweep = load_sweep(args.sweep)
-    store.create(args.store, sweep, chunk_shape(sweep), overwrite=args.overwrite)
+    create_store(args.store, sweep, overwrite=args.overwrite, allow_large=args.allow_large)
     print(f"rnnsweep: created {args.store} for sweep {sweep.name!r} ({sweep.n_cells} cells, all pending)",
           file=sys.stderr)
     return 0
@@ -71,7 +81,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         slurm[key] = int(value) if value.isdigit() else value
     try:
         submit(args.sweep, path, args.parts, args.logs, cluster="local" if args.local else None, wait=args.wait,
-               slurm=slurm, plugins=tuple(_plugins(args)))
+               slurm=slurm, plugins=tuple(_plugins(args)), allow_large=args.allow_large)
     except RuntimeError as e:
         raise StoreError(str(e)) from None
     return 0
@@ -257,12 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--part", help="train only part i of n (e.g. 0/4) of a store made by 'rnnsweep init'; "
                                     "default from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT when set")
+    run.add_argument("--allow-large", action="store_true",
+                     help="create a store above the size ceilings (cells, network-epochs, store size; see the README's Limits)")
     run.set_defaults(func=_cmd_run)
 
     init = sub.add_parser("init", parents=[common], help="create a sweep's whole store up front (for parts and clusters)")
     init.add_argument("store", type=Path)
     init.add_argument("sweep", help="sweep file (TOML)")
     init.add_argument("--overwrite", action="store_true", help="replace the sweep's results in an existing store")
+    init.add_argument("--allow-large", action="store_true",
+                     help="create a store above the size ceilings (cells, network-epochs, store size; see the README's Limits)")
     init.set_defaults(func=_cmd_init)
 
     submit = sub.add_parser("submit", parents=[common], help="run a sweep as a job array of parts through submitit (Slurm or local)")
@@ -274,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--wait", action="store_true", help="wait for every part to finish")
     submit.add_argument("--slurm", nargs="*", help="extra executor parameters key=value, e.g. slurm_partition=gpu "
                                                   "gpus_per_node=1 timeout_min=600")
+    submit.add_argument("--allow-large", action="store_true",
+                     help="create a store above the size ceilings (cells, network-epochs, store size; see the README's Limits)")
     submit.set_defaults(func=_cmd_submit)
 
     ana = sub.add_parser("analyze", parents=[common], help="classify networks, fit scaling laws, draw figures, write a report")
@@ -338,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         load_plugins(_plugins(args))
         return args.func(args)
-    except (SweepError, StoreError, PluginError) as e:
+    except (SweepError, StoreError, PluginError, LimitError) as e:
         print(f"rnnsweep: error: {e}", file=sys.stderr)
         return 2
 

@@ -29,7 +29,7 @@ def run_part(sweep_path: str, store_path: str, part: int, n_parts: int, plugins:
 
 def submit(sweep_path: str | Path, store_path: str | Path, n_parts: int, folder: str | Path,
            cluster: str | None = None, wait: bool = False, slurm: dict[str, Any] | None = None,
-           plugins: tuple[str, ...] = ()) -> list[Any]:
+           plugins: tuple[str, ...] = (), allow_large: bool = False) -> list[Any]:
     """Create the store if needed, then submit ``n_parts`` array tasks. ``cluster``: None picks
     Slurm when available, else runs locally; "local" forces submitit's local executor."""
     try:
@@ -37,13 +37,12 @@ def submit(sweep_path: str | Path, store_path: str | Path, n_parts: int, folder:
     except ImportError:
         raise RuntimeError("rnnsweep submit needs submitit: pip install -e '.[cluster]'") from None
     from . import store
-    from .runner import check_same_sweep
-    from .schedule import chunk_shape
+    from .runner import check_same_sweep, create_store
     from .sweep import load_sweep
 
     sweep = load_sweep(sweep_path)
     if not store.group_exists(store_path, sweep.name):
-        store.create(store_path, sweep, chunk_shape(sweep))
+        create_store(store_path, sweep, allow_large=allow_large)
     else:
         check_same_sweep(store.open_group(store_path, sweep.name), sweep)
     executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)

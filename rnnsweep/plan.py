@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import schedule
+from . import limits, schedule
 from .models.leaky_rnn import LeakyRNN
 from .sweep import Sweep
 
@@ -76,17 +76,19 @@ def plan_sweep(sweep: Sweep, throughput: Throughput, block_size: int | None = No
     return {"sweep": sweep.name, "cells": sweep.n_cells, "blocks": len(blocks), "block_size": size,
             "network_epochs": int(sum(b.network_epochs for b in blocks)),
             "padding_overhead": padded_work / max(real_work, 1) - 1, "hours": seconds / 3600,
-            "peak_memory_gb": peak / 2**30}
+            "peak_memory_gb": peak / 2**30, "store_gb": limits.store_bytes(sweep) / 1e9}
 
 
 def format_plan(rows: list[dict], throughput: Throughput) -> str:
     lines = [f"throughput: {throughput.source}",
-             f"{'sweep':22s} {'cells':>7s} {'blocks':>6s} {'net-epochs':>12s} {'padding':>8s} {'hours':>9s} {'peak GB':>8s}"]
+             f"{'sweep':22s} {'cells':>7s} {'blocks':>6s} {'net-epochs':>12s} {'padding':>8s} {'hours':>9s} {'peak GB':>8s}"
+             f" {'store GB':>9s}"]
     for r in rows:
         lines.append(f"{r['sweep']:22s} {r['cells']:7d} {r['blocks']:6d} {r['network_epochs']:12.3g} "
-                     f"{100 * r['padding_overhead']:7.1f}% {r['hours']:9.2f} {r['peak_memory_gb']:8.2f}")
+                     f"{100 * r['padding_overhead']:7.1f}% {r['hours']:9.2f} {r['peak_memory_gb']:8.2f} {r['store_gb']:9.2f}")
     if len(rows) > 1:
         lines.append(f"{'total':22s} {sum(r['cells'] for r in rows):7d} {sum(r['blocks'] for r in rows):6d} "
                      f"{sum(r['network_epochs'] for r in rows):12.3g} {'':8s} {sum(r['hours'] for r in rows):9.2f} "
-                     f"{max(r['peak_memory_gb'] for r in rows):8.2f}")
+                     f"{max(r['peak_memory_gb'] for r in rows):8.2f} {sum(r['store_gb'] for r in rows):9.2f}")
+    lines.append("store GB: the results before compression (the curves past each cell's end are not counted)")
     return "\n".join(lines)

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from . import schedule, store
+from . import limits, schedule, store
 from .executor import Executor
 from .schedule import Block
 from .schema import Status
@@ -47,6 +47,7 @@ def run_sweep(
     block_size: int | None = None,
     progress: bool = True,
     part: tuple[int, int] | None = None,
+    allow_large: bool = False,
     log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
 ) -> RunReport:
     """Train every pending cell of ``sweep`` (or of part ``i`` of ``n``) into ``store_path``. See the
@@ -63,10 +64,11 @@ def run_sweep(
             raise store.StoreError(f"{store_path}: no store for sweep {sweep.name!r}; create it first with "
                                    f"'rnnsweep init {store_path} SWEEP' (parts never create the store)")
     if part is not None or (store.group_exists(store_path, sweep.name) and resume and not overwrite):
+        limits.check_plan(sweep, allow_large=True)  # the store exists: only what must fit the device
         group = store.open_group(store_path, sweep.name, mode="r+")
         check_same_sweep(group, sweep)
     else:
-        group = store.create(store_path, sweep, schedule.chunk_shape(sweep), overwrite=overwrite)
+        group = create_store(store_path, sweep, overwrite=overwrite, allow_large=allow_large)
     candidates = schedule.partition(sweep, part[1])[part[0]] if part is not None else schedule.units(sweep)
 
     status = store.read_status(group)
@@ -105,6 +107,13 @@ def run_sweep(
     log(f"rnnsweep: trained {cells_done} cells ({total_work} network-epochs) in {wall:.1f} s = "
         f"{report.network_epochs_per_s:.1f} network-epochs/s; {report.compiles} compiled block programs")
     return report
+
+
+def create_store(store_path: str | Path, sweep: Sweep, overwrite: bool = False, allow_large: bool = False):
+    """Check the plan against the limits (:func:`limits.check_plan`), then create the store: nothing
+    is created, and with ``overwrite`` nothing is removed, unless the whole sweep passes."""
+    limits.check_plan(sweep, store_path, allow_large)
+    return store.create(store_path, sweep, schedule.chunk_shape(sweep), overwrite=overwrite)
 
 
 def check_same_sweep(group, sweep: Sweep) -> None:

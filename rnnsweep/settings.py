@@ -3,7 +3,9 @@
 Model families, tasks and the ``[train]``/``[run]`` tables are frozen dataclasses whose fields have
 defaults; model families and tasks subclass :class:`Settings`, which makes every subclass a frozen
 dataclass without a decorator. :func:`build` makes one from a TOML table: unknown keys, wrong types
-and impossible values raise ``ValueError("<table>.<field>: ...")``. :func:`describe` lists a class's
+and impossible values raise ``ValueError("<table>.<field>: ...")``; every float must be finite (``inf`` only where the
+default is ``inf``, meaning "no limit"), integers fit int32 and strings :data:`limits.MAX_STRING_CHARS`.
+:func:`describe` lists a class's
 settings and defaults, for ``rnnsweep list``.
 """
 
@@ -12,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from typing import Any, ClassVar, Mapping
+
+from . import limits
 
 SCALAR_TYPES = (bool, int, float, str)
 
@@ -59,11 +63,20 @@ def is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def check_type(where: str, value: Any, expected: type) -> Any:
-    """``value`` as an ``expected`` scalar (an int is accepted for a float); else ValueError."""
+def check_type(where: str, value: Any, expected: type, allow_inf: bool = False) -> Any:
+    """``value`` as an ``expected`` scalar (an int is accepted for a float) within the limits every
+    setting shares: floats finite (``inf`` only where ``allow_inf``; NaN never), integers within
+    int32, strings of at most ``limits.MAX_STRING_CHARS`` characters; else ValueError."""
     if expected is float and is_number(value):
-        return float(value)
+        value = float(value)
+        if math.isnan(value) or (math.isinf(value) and not (allow_inf and value > 0)):
+            raise ValueError(f"{where}: must be a finite number{' or inf' if allow_inf else ''}, got {value!r}")
+        return value
     if isinstance(value, expected) and not (isinstance(value, bool) and expected is not bool):
+        if expected is int and abs(value) > limits.MAX_INT_SETTING:
+            raise ValueError(f"{where}: {value} is out of range (at most {limits.MAX_INT_SETTING:,} in magnitude)")
+        if expected is str and len(value) > limits.MAX_STRING_CHARS:
+            raise ValueError(f"{where}: {len(value)} characters, at most {limits.MAX_STRING_CHARS}")
         return value
     raise ValueError(f"{where}: must be of type {expected.__name__}, got {value!r}")
 
@@ -83,9 +96,10 @@ def build(cls, table: Mapping[str, Any], where: str, fixed: Mapping[str, Any] | 
             raise ValueError(f"{where}.{key}: unknown setting (allowed: {', '.join(allowed)})")
     values = {}
     for key, value in table.items():
-        expected = type(default(known[key]))
-        if key not in untyped and expected in SCALAR_TYPES:
-            value = check_type(f"{where}.{key}", value, expected)
+        initial = default(known[key])
+        expected = type(initial)
+        if key not in untyped and expected in SCALAR_TYPES:  # a setting whose default is inf means "no limit"
+            value = check_type(f"{where}.{key}", value, expected, allow_inf=initial == math.inf)
         values[key] = value
     obj = cls(**values, **fixed)
     validate = getattr(obj, "validate", None)

@@ -27,15 +27,18 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
 import shutil
 import subprocess
+import uuid
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import zarr
+from zarr.codecs import ZstdCodec
 
 from . import schema
 from .schema import Attr
@@ -72,21 +75,58 @@ def group_exists(path: str | Path, name: str) -> bool:
 # --- writing --------------------------------------------------------------------------------------
 def create(path: str | Path, sweep: "Sweep", chunks: tuple[int, ...], overwrite: bool = False) -> zarr.Group:
     """Create the sweep's group with every array, all cells pending; ``chunks`` is the chunk shape
-    along the grid axes (one unit). Refuses an existing group unless ``overwrite`` (then the old
-    group is removed first)."""
+    along the grid axes (one unit). Refuses an existing group unless ``overwrite``.
+
+    The group is built under a temporary (hidden) name and renamed into place only when it is
+    complete, so a failure leaves nothing behind (a store that did not exist is not created); with
+    ``overwrite`` the old group is removed only after the new one is complete."""
     path = Path(path)
-    if group_exists(path, sweep.name):
-        if not overwrite:
-            raise StoreError(
-                f"{path}: already holds sweep {sweep.name!r}; use --resume to finish it or --overwrite to replace it"
-            )
-        shutil.rmtree(path / sweep.name)
+    if group_exists(path, sweep.name) and not overwrite:
+        raise StoreError(f"{path}: already holds sweep {sweep.name!r}; use --resume to finish it or --overwrite to "
+                         "replace it")
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"{path}: exists and is not a folder")
+    new_store = not path.exists()
+    parent = path.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StoreError(f"{parent}: cannot create the store's folder ({e.strerror})") from None
+    folder = parent if new_store else path
+    if not os.access(folder, os.W_OK):
+        raise StoreError(f"{folder}: not writable, so the store cannot be written")
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    # a new store is built whole beside its final place; a new group inside an existing store
+    building = parent / f".{path.name}.creating-{tag}" if new_store else path / f".creating-{sweep.name}-{tag}"
+    replaced = None
+    try:
+        if new_store:
+            zarr.open_group(str(building), mode="w-", zarr_format=3)
+            _fill(zarr.open_group(str(building / sweep.name), mode="w-", zarr_format=3), sweep, chunks)
+            building.rename(path)
+        else:
+            _fill(zarr.open_group(str(building), mode="w-", zarr_format=3), sweep, chunks)
+            target = path / sweep.name
+            if target.exists():
+                replaced = path / f".replaced-{sweep.name}-{tag}"
+                target.rename(replaced)
+            building.rename(target)
+    except OSError as e:
+        raise StoreError(f"{path}: cannot write the store ({e.strerror or e}: {e.filename or path})") from None
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    if replaced is not None:
+        shutil.rmtree(replaced, ignore_errors=True)
+    consolidate(path)
+    return zarr.open_group(str(path / sweep.name), mode="r+", zarr_format=3)
+
+
+def _fill(group: zarr.Group, sweep: "Sweep", chunks: tuple[int, ...]) -> None:
+    """Every array and attribute of a new sweep group."""
     import jax
 
     from . import __version__
 
-    root = zarr.open_group(str(path), mode="a", zarr_format=3)
-    group = root.create_group(sweep.name)
     axes = list(sweep.axes)
     cells = sweep.cells()
     n_ep = max(c.n_epochs for c in cells)
@@ -94,33 +134,33 @@ def create(path: str | Path, sweep: "Sweep", chunks: tuple[int, ...], overwrite:
 
     for name, values in sweep.axes.items():
         vals = values.astype(np.int64) if name == "seed" else values
-        arr = group.create_array(name, shape=vals.shape, dtype=vals.dtype, dimension_names=[name])
+        arr = _new_array(group, name, shape=vals.shape, dtype=vals.dtype, dimension_names=[name])
         arr[:] = vals
-    arr = group.create_array(schema.EPOCH, shape=(n_ep,), dtype=np.int32, dimension_names=[schema.EPOCH])
+    arr = _new_array(group, schema.EPOCH, shape=(n_ep,), dtype=np.int32, dimension_names=[schema.EPOCH])
     arr[:] = np.arange(n_ep, dtype=np.int32)
 
     for curve in schema.curve_names(sweep.task.metric_names):
-        group.create_array(
-            curve, shape=sweep.shape + (n_ep,), dtype=dtype, chunks=chunks + (min(n_ep, EPOCH_CHUNK),),
+        _new_array(
+            group, curve, shape=sweep.shape + (n_ep,), dtype=dtype, chunks=chunks + (min(n_ep, EPOCH_CHUNK),),
             fill_value=np.nan, dimension_names=axes + [schema.EPOCH],
         )
-    status = group.create_array(schema.STATUS, shape=sweep.shape, dtype=np.int8, chunks=chunks, fill_value=0,
-                                dimension_names=axes)
+    status = _new_array(group, schema.STATUS, shape=sweep.shape, dtype=np.int8, chunks=chunks, fill_value=0,
+                        dimension_names=axes)
     status.attrs["flag_values"] = list(schema.STATUS_NAMES)
     status.attrs["flag_meanings"] = " ".join(schema.STATUS_NAMES.values())
-    group.create_array(schema.EPOCHS_RUN, shape=sweep.shape, dtype=np.int32, chunks=chunks, fill_value=0,
-                       dimension_names=axes)
+    _new_array(group, schema.EPOCHS_RUN, shape=sweep.shape, dtype=np.int32, chunks=chunks, fill_value=0,
+               dimension_names=axes)
     per_cell = {schema.N_EPOCHS: [c.n_epochs for c in cells], schema.N_STEPS: [c.n_steps for c in cells]}
     for key in cells[0].timing:
         per_cell[schema.steps_array(key)] = [int(c.timing[key]) for c in cells]
     for name, values in per_cell.items():
-        arr = group.create_array(name, shape=sweep.shape, dtype=np.int32, dimension_names=axes)
+        arr = _new_array(group, name, shape=sweep.shape, dtype=np.int32, dimension_names=axes)
         arr[...] = np.array(values, dtype=np.int32).reshape(sweep.shape)
 
     shapes, dims = sweep.model.param_shapes(), sweep.model.param_dims()
     for pname, shape in shapes.items():
-        group.create_array(
-            schema.param_array(pname), shape=sweep.shape + shape, dtype=dtype, chunks=chunks + shape,
+        _new_array(
+            group, schema.param_array(pname), shape=sweep.shape + shape, dtype=dtype, chunks=chunks + shape,
             fill_value=np.nan, dimension_names=axes + list(dims[pname]),
         )
 
@@ -147,8 +187,12 @@ def create(path: str | Path, sweep: "Sweep", chunks: tuple[int, ...], overwrite:
         Attr.WALL_TIME: 0.0,
         Attr.RUNS: [],
     })
-    consolidate(path)
-    return group
+
+
+def _new_array(group: zarr.Group, name: str, **kwargs) -> zarr.Array:
+    """Every array rnnsweep writes is zstd-compressed with zstd's content checksum, so a chunk damaged
+    on disk fails to read instead of returning wrong numbers."""
+    return group.create_array(name, compressors=(ZstdCodec(level=0, checksum=True),), **kwargs)
 
 
 def consolidate(path: str | Path) -> None:
@@ -199,9 +243,18 @@ def record_part_run(path: str | Path, group: zarr.Group, part: tuple[int, int], 
     runs = json.loads(file.read_text()) if file.exists() else []
     runs.append({"part": i, "parts": n, "started": started, "finished": now(), "wall_time_s": round(wall_time_s, 3),
                  "cells_trained": n_cells, "device": device})
-    tmp = file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(runs, indent=1))
-    tmp.replace(file)
+    write_json_atomically(file, runs)
+
+
+def write_json_atomically(file: Path, value: Any) -> None:
+    """Write through a temporary file of a name no other process uses, then rename over ``file``."""
+    tmp = file.with_name(f".{file.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_text(json.dumps(value, indent=1))
+        tmp.replace(file)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"{file}: cannot write ({e.strerror})") from None
 
 
 def write_analysis(path: str | Path, sweep_name: str, analysis: str,
@@ -218,7 +271,7 @@ def write_analysis(path: str | Path, sweep_name: str, analysis: str,
     sub = parent.create_group(analysis)
     for name, (values, dims) in arrays.items():
         values = np.asarray(values)
-        arr = sub.create_array(name, shape=values.shape, dtype=values.dtype, dimension_names=list(dims))
+        arr = _new_array(sub, name, shape=values.shape, dtype=values.dtype, dimension_names=list(dims))
         arr[...] = values
     sub.attrs.update({**attrs, Attr.CREATED: now()})
     consolidate(path)
@@ -246,7 +299,8 @@ def open_group(path: str | Path, name: str | None = None, mode: str = "r") -> za
 
 def sweep_names(path: str | Path) -> list[str]:
     root = zarr.open_group(str(path), mode="r", zarr_format=3)
-    return sorted(name for name, g in root.groups() if Attr.SWEEP_NAME in g.attrs)
+    # hidden names are groups being created or replaced (sweep names never start with a dot)
+    return sorted(name for name, g in root.groups() if not name.startswith(".") and Attr.SWEEP_NAME in g.attrs)
 
 
 def read_canonical(group: zarr.Group) -> dict[str, Any]:

@@ -15,15 +15,17 @@ import functools
 import itertools
 import json
 import math
+import operator
 import tomllib
 import zlib
 from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from . import settings
+from . import limits, settings
 from .models import AbstractModel, get_family
 from .tasks import AbstractTask, Timing, get_task
 from .train import TrainConfig
@@ -123,7 +125,7 @@ class Sweep:
         seed only, so a seed gives the same initial network everywhere in the grid (paired design);
         the data key also folds in the cell's other coordinate *values* (not indices), so a cell's
         result does not depend on the rest of the grid."""
-        root = jax.random.PRNGKey(self.root_seed)
+        root = jnp.asarray(root_key(self.root_seed))
         seeds = np.array([int(c.coords["seed"]) for c in cells], dtype=np.uint32)
         tags = np.array([coordinate_tag(c.coords) for c in cells], dtype=np.uint32)
         init = jax.vmap(lambda s: jax.random.fold_in(root, s))(seeds)
@@ -170,6 +172,12 @@ def task_config(task: AbstractTask) -> dict[str, Any]:
     return {"name": task.name, **settings.as_dict(task)}
 
 
+def root_key(root_seed: int) -> np.ndarray:
+    """The root PRNG key (uint32[2]) of a root seed in [0, 2**64): its high and low 32-bit words, so
+    every bit counts (for seeds below 2**32 this is ``jax.random.PRNGKey(root_seed)``)."""
+    return np.array([(root_seed >> 32) & 0xFFFFFFFF, root_seed & 0xFFFFFFFF], dtype=np.uint32)
+
+
 def coordinate_tag(coords: dict[str, float]) -> int:
     """A 32-bit tag of a cell's non-seed coordinate values."""
     text = ";".join(f"{k}={float(v)!r}" for k, v in sorted(coords.items()) if k != "seed")
@@ -177,56 +185,123 @@ def coordinate_tag(coords: dict[str, float]) -> int:
 
 
 # --- the epoch rule ---------------------------------------------------------------------------
+# An epoch rule is evaluated by walking its syntax tree in float arithmetic (never by eval): only
+# numbers, lr and the task's sweepable durations, + - * / // % **, and these functions.
+EPOCH_RULE_FUNCS = {"max": max, "min": min, "ceil": math.ceil, "floor": math.floor, "int": int, "round": round}
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+
 def check_epoch_rule(rule: str, names: set[str]) -> None:
     """Allow arithmetic on numbers, ``names`` (lr and the task's sweepable durations) and
-    max/min/ceil/floor/int/round."""
+    max/min/ceil/floor/int/round, within the size limits of :mod:`rnnsweep.limits`."""
+    if len(rule) > limits.MAX_STRING_CHARS:
+        raise SweepError(f"train.epochs: the rule has {len(rule)} characters (at most {limits.MAX_STRING_CHARS})")
     try:
         tree = ast.parse(rule, mode="eval")
     except SyntaxError as e:
-        raise SweepError(f"train.epochs: not a valid expression: {rule!r} ({e.msg})") from None
+        raise SweepError(f"train.epochs: not a valid expression: {_shown(rule)} ({e.msg})") from None
+    except (RecursionError, MemoryError):
+        raise SweepError(f"train.epochs: the rule is nested too deeply (at most {limits.EPOCH_RULE_MAX_DEPTH} levels)") from None
+    nodes, depth, stack = 0, 0, [(tree, 1)]
+    while stack:  # iterative, so a deep tree cannot exhaust the stack
+        node, level = stack.pop()
+        nodes, depth = nodes + 1, max(depth, level)
+        if nodes > limits.EPOCH_RULE_MAX_NODES or depth > limits.EPOCH_RULE_MAX_DEPTH:
+            raise SweepError(f"train.epochs: the rule is too large (at most {limits.EPOCH_RULE_MAX_NODES} terms "
+                             f"and {limits.EPOCH_RULE_MAX_DEPTH} levels of nesting): {_shown(rule)}")
+        _check_rule_node(node, rule, names)
+        stack.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+
+
+def _shown(rule: str) -> str:
+    return repr(rule if len(rule) <= 80 else rule[:77] + "...")
+
+
+def _check_rule_node(node: ast.AST, rule: str, names: set[str]) -> None:
+    rule = _shown(rule)
     allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Call, ast.Load,
-               ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Pow, ast.USub, ast.UAdd, ast.Mod)
-    for node in ast.walk(tree):
-        if not isinstance(node, allowed):
-            raise SweepError(f"train.epochs: {type(node).__name__} is not allowed in the epoch rule {rule!r}")
-        if isinstance(node, ast.Name) and node.id not in names | set(EPOCH_RULE_FUNCS):
-            raise SweepError(
-                f"train.epochs: unknown name {node.id!r} in {rule!r} (allowed: {', '.join(sorted(names))})"
-            )
-        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in EPOCH_RULE_FUNCS):
-            raise SweepError(f"train.epochs: only {', '.join(EPOCH_RULE_FUNCS)} may be called in {rule!r}")
-        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float)):
-            raise SweepError(f"train.epochs: only numbers may appear in {rule!r}")
+               *_BINARY, *_UNARY)
+    if not isinstance(node, allowed):
+        raise SweepError(f"train.epochs: {type(node).__name__} is not allowed in the epoch rule {rule}")
+    if isinstance(node, ast.Name) and node.id not in names | set(EPOCH_RULE_FUNCS):
+        raise SweepError(f"train.epochs: unknown name {node.id!r} in {rule} (allowed: {', '.join(sorted(names))})")
+    if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in EPOCH_RULE_FUNCS
+                                           and node.args and not node.keywords):
+        raise SweepError(f"train.epochs: only {', '.join(EPOCH_RULE_FUNCS)} may be called, with positional "
+                         f"arguments, in {rule}")
+    if isinstance(node, ast.Constant):
+        if not settings.is_number(node.value):
+            raise SweepError(f"train.epochs: only numbers may appear in {rule}")
+        if not abs(node.value) <= limits.EPOCH_RULE_MAX_NUMBER:
+            raise SweepError(f"train.epochs: the number {node.value!r} is out of range "
+                             f"(at most {limits.EPOCH_RULE_MAX_NUMBER:g}) in {rule}")
 
 
 def epochs_for(rule: str, values: dict[str, float]) -> int:
-    """Epoch budget of a cell: the rule's value truncated with ``int()`` as in the reference."""
+    """Epoch budget of a cell: the rule's value truncated with ``int()`` as in the reference. Raises
+    ``ValueError`` (or ``ZeroDivisionError``/``OverflowError``) where the value is not a usable number."""
     return _epochs(rule, tuple(sorted(values.items())))
 
 
 @functools.lru_cache(maxsize=4096)
 def _epochs(rule: str, values: tuple[tuple[str, float], ...]) -> int:
-    value = eval(_compiled_rule(rule), {"__builtins__": {}}, {**EPOCH_RULE_FUNCS, **dict(values)})
+    try:
+        value = _evaluate(_parsed_rule(rule).body, dict(values))
+    except OverflowError:
+        raise OverflowError("the value is too large") from None
+    if not math.isfinite(value):
+        raise OverflowError(f"the value is {value}")
+    if int(value + 1e-9) > limits.MAX_EPOCHS:
+        raise OverflowError(f"{value:g} epochs is above the limit of {limits.MAX_EPOCHS:,}")
     return int(value + 1e-9)
 
 
+def _evaluate(node: ast.AST, env: dict[str, float]) -> float:
+    if isinstance(node, ast.Constant):
+        return float(node.value)
+    if isinstance(node, ast.Name):
+        return float(env[node.id])
+    if isinstance(node, ast.UnaryOp):
+        return _UNARY[type(node.op)](_evaluate(node.operand, env))
+    if isinstance(node, ast.BinOp):
+        value = _BINARY[type(node.op)](_evaluate(node.left, env), _evaluate(node.right, env))
+        if isinstance(value, complex):  # a negative number to a fractional power
+            raise ValueError("a negative number raised to a fractional power")
+        return float(value)
+    if isinstance(node, ast.Call):
+        return float(EPOCH_RULE_FUNCS[node.func.id](*(_evaluate(a, env) for a in node.args)))
+    raise ValueError(f"{type(node).__name__} is not allowed")
+
+
 @functools.lru_cache(maxsize=64)
-def _compiled_rule(rule: str):
-    return compile(ast.parse(rule, mode="eval"), "<epochs>", "eval")
+def _parsed_rule(rule: str) -> ast.Expression:
+    return ast.parse(rule, mode="eval")
 
 
 # --- parsing ----------------------------------------------------------------------------------
+def _axis_length(field: str, n: int) -> None:
+    if n > limits.MAX_AXIS_VALUES:
+        raise SweepError(f"{field}: {n:,} values, at most {limits.MAX_AXIS_VALUES:,} per axis")
+
+
 def _axis_values(name: str, spec: Any) -> np.ndarray:
     field = f"grid.{name}"
     if name == "seed":
         if isinstance(spec, int) and not isinstance(spec, bool):
             if spec < 1:
                 raise SweepError(f"{field}: the number of seeds must be >= 1, got {spec}")
+            _axis_length(field, spec)
             return np.arange(spec)
         if isinstance(spec, list) and spec and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in spec):
+            _axis_length(field, len(spec))
+            if max(spec) > limits.MAX_SEED:
+                raise SweepError(f"{field}: seeds must be below 2**32 (they are folded into the key as uint32), "
+                                 f"got {max(spec)}")
             if len(set(spec)) != len(spec):
                 raise SweepError(f"{field}: seeds must be distinct")
-            return np.array(spec)
+            return np.array(spec, dtype=np.int64)
         raise SweepError(f"{field}: give the number of seeds (an integer >= 1) or a non-empty list of seeds >= 0")
     if isinstance(spec, list):
         values = spec
@@ -244,8 +319,10 @@ def _axis_values(name: str, spec: Any) -> np.ndarray:
             values = arg
         else:
             if (not isinstance(arg, list) or len(arg) != 3 or not all(settings.is_number(x) for x in arg)
-                    or not isinstance(arg[2], int) or arg[2] < 1):
-                raise SweepError(f"{field}.{kind}: must be [start, stop, num] with num a positive integer, got {arg!r}")
+                    or not isinstance(arg[2], int) or arg[2] < 1 or not all(math.isfinite(x) for x in arg[:2])):
+                raise SweepError(f"{field}.{kind}: must be [start, stop, num] with finite ends and num a positive "
+                                 f"integer, got {arg!r}")
+            _axis_length(f"{field}.{kind}", arg[2])
             fn = np.logspace if kind == "logspace" else np.linspace
             values = fn(float(arg[0]), float(arg[1]), arg[2]).tolist()
         if "first" in spec:
@@ -257,6 +334,7 @@ def _axis_values(name: str, spec: Any) -> np.ndarray:
         raise SweepError(f"{field}: must be a list of values or a table like {{logspace = [-1, -3, 15]}}")
     if not isinstance(values, list) or not values:
         raise SweepError(f"{field}: the axis is empty")
+    _axis_length(field, len(values))
     if not all(settings.is_number(v) for v in values):
         raise SweepError(f"{field}: values must be numbers")
     arr = np.array(values, dtype=np.float64)
@@ -266,8 +344,11 @@ def _axis_values(name: str, spec: Any) -> np.ndarray:
         raise SweepError(f"{field}: learning rates must be > 0, got {arr[arr <= 0][0]}")
     if name.endswith("_ms") and np.any(arr < 0):
         raise SweepError(f"{field}: durations must be >= 0 ms, got {arr[arr < 0][0]}")
-    if len(np.unique(arr)) != len(arr):
-        raise SweepError(f"{field}: values must be distinct")
+    ordered = np.sort(arr)
+    close = np.abs(np.diff(ordered)) <= 1e-9 * np.maximum(np.abs(ordered[1:]), np.abs(ordered[:-1]))
+    if np.any(close):
+        twin = float(ordered[1:][close][0])
+        raise SweepError(f"{field}: values must be distinct (to 9 significant digits), {twin!r} appears twice")
     return arr
 
 
@@ -299,6 +380,8 @@ def _plugin(table: dict, key: str, default: str, lookup, where: str):
 
 def parse_sweep(text: str, source: str = "<sweep>") -> Sweep:
     """Parse and validate sweep-file text. Raises :class:`SweepError` naming the field."""
+    if len(text) > limits.MAX_TEXT_BYTES:
+        raise SweepError(f"{source}: {len(text):,} characters; a sweep file may have at most {limits.MAX_TEXT_BYTES:,}")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -307,14 +390,17 @@ def parse_sweep(text: str, source: str = "<sweep>") -> Sweep:
     if unknown:
         raise SweepError(f"{unknown[0]}: unknown top-level key (allowed: {', '.join(TOP_LEVEL)})")
     name = doc.get("name")
-    if not isinstance(name, str) or not name or not all(ch.isalnum() or ch in "_-" for ch in name):
-        raise SweepError(f"name: required, letters/digits/_/- only, got {name!r}")
+    if (not isinstance(name, str) or not name or len(name) > limits.MAX_NAME_CHARS or name.startswith((".", "-"))
+            or not all(ch.isascii() and (ch.isalnum() or ch in "_-") for ch in name)):
+        shown = name if not isinstance(name, str) or len(name) <= 40 else name[:40] + "..."
+        raise SweepError(f"name: required, ASCII letters/digits/_/- only, not starting with - or ., at most "
+                         f"{limits.MAX_NAME_CHARS} characters, got {shown!r}")
     description = doc.get("description", "")
-    if not isinstance(description, str):
-        raise SweepError("description: must be a string")
+    if not isinstance(description, str) or len(description) > limits.MAX_STRING_CHARS:
+        raise SweepError(f"description: must be a string of at most {limits.MAX_STRING_CHARS} characters")
     root_seed = doc.get("root_seed", 0)
-    if not isinstance(root_seed, int) or isinstance(root_seed, bool) or root_seed < 0:
-        raise SweepError(f"root_seed: must be an integer >= 0, got {root_seed!r}")
+    if not isinstance(root_seed, int) or isinstance(root_seed, bool) or not 0 <= root_seed <= limits.MAX_ROOT_SEED:
+        raise SweepError(f"root_seed: must be an integer in [0, 2**64), got {root_seed!r}")
 
     task_table, model_table, grid = _table(doc, "task"), _table(doc, "model"), _table(doc, "grid")
     task_cls = _plugin(task_table, "name", "dcd", get_task, "task")
@@ -328,6 +414,9 @@ def parse_sweep(text: str, source: str = "<sweep>") -> Sweep:
             raise SweepError(f"grid.{axis}: not a sweepable axis of task {task_cls.name!r} and family "
                              f"{family_cls.family!r} (allowed: {', '.join(allowed_axes)})")
     axes = {axis: _axis_values(axis, spec) for axis, spec in grid.items()}
+    n_cells = math.prod(len(v) for v in axes.values())
+    if n_cells > limits.MAX_GRID_CELLS:
+        raise SweepError(f"grid: {n_cells:,} cells, at most {limits.MAX_GRID_CELLS:,} in one sweep file")
     for table, where in ((task_table, "task"), (model_table, "model")):
         for axis in axes:
             if axis in table:
@@ -342,10 +431,13 @@ def parse_sweep(text: str, source: str = "<sweep>") -> Sweep:
     if "lr" in axes and lr_fixed is not None:
         raise SweepError("train.lr: also given as grid axis grid.lr; give it in one place")
     if "lr" not in axes:
-        if not settings.is_number(lr_fixed) or not lr_fixed > 0:
-            raise SweepError("train.lr: required (a number > 0) when lr is not a grid axis")
-    if settings.is_number(train_table.get("epochs")):
-        train_table["epochs"] = repr(train_table["epochs"])
+        if not settings.is_number(lr_fixed) or not 0 < lr_fixed < math.inf:
+            raise SweepError(f"train.lr: required (a finite number > 0) when lr is not a grid axis, got {lr_fixed!r}")
+    epochs = train_table.get("epochs")
+    if settings.is_number(epochs):
+        if not (math.isfinite(epochs) and epochs == int(epochs)):
+            raise SweepError(f"train.epochs: a number of epochs must be a whole number, got {epochs!r}")
+        train_table["epochs"] = repr(int(epochs))
     train = _build(TrainConfig, train_table, "train")
     check_epoch_rule(train.epochs, {"lr"} | set(task.axes))
     run = _build(RunConfig, _table(doc, "run"), "run", untyped=("block_size",))
@@ -356,6 +448,7 @@ def parse_sweep(text: str, source: str = "<sweep>") -> Sweep:
     )
     # Every cell's durations must be whole steps and usable by the task; every budget >= 1 epoch.
     varied = [a for a in axes if a in task.axes or a == "lr"]
+    longest = 0
     for combo in itertools.product(*(axes[a] for a in varied)):
         coords = dict(zip(varied, (float(x) for x in combo)))
         try:
@@ -369,6 +462,10 @@ def parse_sweep(text: str, source: str = "<sweep>") -> Sweep:
             raise SweepError(f"train.epochs: cannot evaluate {train.epochs!r} at {values}: {e}") from None
         if n_epochs < 1:
             raise SweepError(f"train.epochs: the rule {train.epochs!r} gives {n_epochs} epochs at {values}")
+        longest = max(longest, n_epochs)
+    if "chunk_epochs" in train_table and train.chunk_epochs > longest:
+        raise SweepError(f"train.chunk_epochs: {train.chunk_epochs} is more than the largest epoch budget of the "
+                         f"sweep ({longest})")
     return sweep
 
 
@@ -376,4 +473,10 @@ def load_sweep(path: str | Path) -> Sweep:
     path = Path(path)
     if not path.is_file():
         raise SweepError(f"{path}: no such sweep file")
-    return parse_sweep(path.read_text(), source=str(path))
+    if path.stat().st_size > limits.MAX_TEXT_BYTES:
+        raise SweepError(f"{path}: {path.stat().st_size:,} bytes; a sweep file may have at most {limits.MAX_TEXT_BYTES:,}")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SweepError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
+    return parse_sweep(text, source=str(path))

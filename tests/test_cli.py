@@ -94,3 +94,26 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, write_sweep):
         np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-7, equal_nan=True, err_msg=name)
     for curve in CURVES:
         assert np.all(np.isfinite(b[curve]))
+
+
+def test_sigterm_stops_cleanly_with_the_resume_command(tmp_path, write_sweep):
+    # what Slurm sends before the kill: the run stops at the next chunk boundary, keeps its finished
+    # blocks and says how to resume (blocks in flight are retrained by --resume)
+    sweep = write_sweep(tiny_sweep_text(n_neurons=16, epochs="150", chunk_epochs=50, n_seeds=2,
+                                        lrs="[0.5, 0.4, 0.3, 0.2, 0.1, 0.05]", delays="[20.0]", block_size=2))
+    store = tmp_path / "term.zarr"
+    proc = subprocess.Popen([sys.executable, "-m", "rnnsweep.cli", "run", str(sweep), "--store", str(store), "--quiet"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if np.any(np.asarray(zarr.open_group(str(store / "tiny"), mode="r")["status"][...]) > 0):
+                proc.send_signal(signal.SIGTERM)
+                break
+        except Exception:  # not created yet
+            pass
+        time.sleep(0.02)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "--resume" in err and "Traceback" not in err
+    assert 0 < np.sum(arrays(store, "tiny")["status"] > 0) < 12

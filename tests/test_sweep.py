@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli, tiny_sweep_text
+from conftest import ROOT, tiny_sweep_text
 from rnnsweep import schedule
 from rnnsweep.sweep import SweepError, load_sweep, parse_sweep
 
@@ -96,15 +96,3 @@ BAD = [
 def test_bad_sweep_files_are_rejected_in_process(case, edit, field):
     with pytest.raises(SweepError, match=__import__("re").escape(field)):
         parse_sweep(edit(tiny_sweep_text()))
-
-
-@pytest.mark.parametrize("case,edit,field", BAD[:3] + BAD[4:6] + BAD[8:11], ids=[b[0] for b in BAD[:3] + BAD[4:6] + BAD[8:11]])
-def test_bad_sweep_files_fail_the_cli_and_create_no_store(tmp_path, case, edit, field):
-    path = tmp_path / "bad.toml"
-    path.write_text(edit(tiny_sweep_text()))
-    store = tmp_path / "out.zarr"
-    proc = run_cli("run", path, "--store", store, "--quiet")
-    assert proc.returncode == 2
-    assert field in proc.stderr and "error" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert not store.exists()

@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import limits
 from ..registry import Registry
 from ..settings import Settings, is_number, positive
 
@@ -136,6 +137,9 @@ class AbstractTask(Settings, abc.ABC):
         if value_ms < 0:
             raise ValueError(f"{where}.{field}: duration must be >= 0 ms, got {value_ms!r}")
         n = value_ms / self.dt_ms
+        if n > limits.MAX_TRIAL_STEPS:
+            raise ValueError(f"{where}.{field}: {value_ms} ms is {n:.0f} steps of dt = {self.dt_ms} ms "
+                             f"(a trial may last at most {limits.MAX_TRIAL_STEPS:,} steps)")
         if abs(n - round(n)) > 1e-9 * max(1.0, abs(n)):
             raise ValueError(f"{where}.{field}: {value_ms} ms is not a whole number of dt = {self.dt_ms} ms steps")
         return int(round(n))
@@ -150,6 +154,11 @@ class AbstractTask(Settings, abc.ABC):
         where = lambda field: "grid" if field in grid_axes else "task"  # noqa: E731
         durations_ms = self.durations_at(coords)
         timing = {f.removesuffix("_ms"): np.int32(self.steps(f, ms, where(f))) for f, ms in durations_ms.items()}
+        total = sum(int(v) for v in timing.values())
+        if total > limits.MAX_TRIAL_STEPS:
+            longest = max(durations_ms, key=durations_ms.get)
+            raise ValueError(f"{where(longest)}.{longest}: the trial lasts {total:,} steps "
+                             f"(at most {limits.MAX_TRIAL_STEPS:,})")
         try:
             self.check_timing(timing)
         except TimingError as e:
