@@ -1,4 +1,4 @@
-"""The ``rnnsweep`` command line: run, init, submit, analyze, theory, plan, bench, info, list."""
+"""The ``rnnsweep`` command line: run, init, submit, check, analyze, theory, plan, bench, info, list."""
 
 from __future__ import annotations
 
@@ -103,6 +103,30 @@ def _cmd_info(args: argparse.Namespace) -> int:
     for info in infos:
         print(format_info(info))
     return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from . import store
+    from .integrity import check_sweep, repair
+
+    if not Path(args.store, "zarr.json").is_file():
+        raise StoreError(f"{args.store}: not an rnnsweep store (no zarr.json)")
+    names = [args.sweep] if args.sweep else store.sweep_names(args.store)
+    damaged = 0
+    reports = []
+    for name in names:
+        report = check_sweep(args.store, name)
+        reports.append(report)
+        if not args.json:
+            print(report.describe())
+        damaged += report.n_damaged
+        if report.damages and args.repair:
+            n = repair(report)
+            print(f"rnnsweep: {n} cells of the damaged units of {name!r} returned to pending; retrain them with "
+                  f"'rnnsweep run SWEEP.toml --store {args.store} --resume'", file=sys.stderr)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in reports] if len(reports) > 1 else reports[0].to_dict(), indent=2))
+    return 0 if damaged == 0 or args.repair else 1
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
@@ -291,6 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--allow-large", action="store_true",
                      help="create a store above the size ceilings (cells, network-epochs, store size; see the README's Limits)")
     submit.set_defaults(func=_cmd_submit)
+
+    check = sub.add_parser("check", parents=[common], help="verify that every finished cell of a store has readable, "
+                           "complete results; --repair returns damaged cells to pending")
+    check.add_argument("store", type=Path)
+    check.add_argument("--sweep", help="only this sweep of the store")
+    check.add_argument("--repair", action="store_true", help="return the damaged cells' units to pending, for --resume")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(func=_cmd_check)
 
     ana = sub.add_parser("analyze", parents=[common], help="classify networks, fit scaling laws, draw figures, write a report")
     ana.add_argument("stores", nargs="+", type=Path,

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from . import limits, schedule, store
+from . import integrity, limits, schedule, schema, store
 from .executor import Executor
 from .schedule import Block
 from .schema import Status
@@ -63,13 +63,26 @@ def run_sweep(
         if not store.group_exists(store_path, sweep.name):
             raise store.StoreError(f"{store_path}: no store for sweep {sweep.name!r}; create it first with "
                                    f"'rnnsweep init {store_path} SWEEP' (parts never create the store)")
-    if part is not None or (store.group_exists(store_path, sweep.name) and resume and not overwrite):
+    resumed = part is not None or (store.group_exists(store_path, sweep.name) and resume and not overwrite)
+    if resumed:
         limits.check_plan(sweep, allow_large=True)  # the store exists: only what must fit the device
         group = store.open_group(store_path, sweep.name, mode="r+")
         check_same_sweep(group, sweep)
+        store.check_writable(store_path, sweep.name)
     else:
         group = create_store(store_path, sweep, overwrite=overwrite, allow_large=allow_large)
+    with store.lease(store_path, sweep.name, part):  # one process per part (or per whole run) at a time
+        return _train_pending(sweep, store_path, group, resumed, block_size, progress, part, log, t_start, started)
+
+
+def _train_pending(sweep: Sweep, store_path, group, resumed: bool, block_size: int | None, progress: bool,
+                   part: tuple[int, int] | None, log: Callable[[str], None], t_start: float, started: str) -> RunReport:
     candidates = schedule.partition(sweep, part[1])[part[0]] if part is not None else schedule.units(sweep)
+    if resumed:  # damaged results (a lost or corrupted chunk) go back to pending and are retrained
+        report = integrity.check_sweep(store_path, sweep.name, only=[u.index for u in candidates])
+        if report.damages:
+            log(report.describe())
+            log(f"rnnsweep: {integrity.repair(report)} cells of the damaged units returned to pending; retraining them")
 
     status = store.read_status(group)
     pending = [u for u in candidates if np.any(status[u.index] == Status.PENDING)]
@@ -122,6 +135,11 @@ def check_same_sweep(group, sweep: Sweep) -> None:
     if diff:
         raise store.StoreError(f"cannot resume: the store was made by a different sweep (differs in: {', '.join(diff)}); "
                                "use --overwrite to replace it")
+    chunks, wanted = tuple(group[schema.STATUS].chunks), schedule.chunk_shape(sweep)
+    if chunks != wanted:  # units must stay whole chunks, or parts could share one
+        seed = list(sweep.axes).index("seed")
+        raise store.StoreError(f"run.seeds_per_chunk: the store's chunks hold {chunks[seed]} seeds and the sweep file "
+                               f"asks for {wanted[seed]}; keep the value the store was made with")
 
 
 def _record(store_path, group, part, started, wall, cells, device) -> None:

@@ -25,11 +25,13 @@ interrupted write leaves the cells pending, never half-marked.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import uuid
 import warnings
@@ -246,6 +248,54 @@ def record_part_run(path: str | Path, group: zarr.Group, part: tuple[int, int], 
     write_json_atomically(file, runs)
 
 
+@contextlib.contextmanager
+def lease(path: str | Path, name: str, part: tuple[int, int] | None = None):
+    """Hold the right to train a sweep (or one part of it) while the block is open: a lock file with
+    this process's host and pid in ``<sweep>/_parts/``, created exclusively. A second process asking
+    for the same part, or a whole run while any part runs (and the reverse), is refused with the
+    holder's host and pid. A lock left by a killed process on this host is taken over."""
+    folder = Path(path) / name / schema.PARTS_GROUP
+    folder.mkdir(exist_ok=True)
+    mine = folder / (f"part-{part[0]}-of-{part[1]}.lock" if part else "run.lock")
+    conflicting = [mine] + (sorted(folder.glob("part-*.lock")) if part is None else [folder / "run.lock"])
+    for lock in conflicting:
+        holder = _live_holder(lock)
+        if holder:
+            raise StoreError(f"{lock}: {holder} is already training {'this part' if lock == mine else 'this sweep'}; "
+                             f"wait for it (or, if that process is gone, delete the file)")
+        lock.unlink(missing_ok=True)  # stale: its process is gone
+    record = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": now()})
+    try:
+        fd = os.open(mine, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        raise StoreError(f"{mine}: another process took this part at the same moment") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(record)
+    try:
+        yield
+    finally:
+        mine.unlink(missing_ok=True)
+
+
+def _live_holder(lock: Path) -> str | None:
+    """``"host H pid P"`` of the process holding ``lock``, or None when there is none (or it is dead)."""
+    try:
+        info = json.loads(lock.read_text())
+        host, pid = info["host"], int(info["pid"])
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError, OSError):
+        return f"an unknown process (unreadable {lock.name})"
+    if host == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+    return f"host {host} pid {pid}"
+
+
 def write_json_atomically(file: Path, value: Any) -> None:
     """Write through a temporary file of a name no other process uses, then rename over ``file``."""
     tmp = file.with_name(f".{file.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
@@ -294,11 +344,27 @@ def open_group(path: str | Path, name: str | None = None, mode: str = "r") -> za
         name = names[0]
     if not group_exists(path, name):
         raise StoreError(f"{path}: has no sweep {name!r} (it has: {sweep_names(path)})")
-    return zarr.open_group(str(path / name), mode=mode, zarr_format=3)
+    try:
+        group = zarr.open_group(str(path / name), mode=mode, zarr_format=3)
+        group.attrs[Attr.SWEEP_NAME]
+    except (ValueError, KeyError, TypeError) as e:  # a zarr.json that does not parse, or no sweep in it
+        raise StoreError(f"{path / name / 'zarr.json'}: damaged metadata ({type(e).__name__}); the store must be made "
+                         "again (--overwrite)") from None
+    return group
+
+
+def check_writable(path: str | Path, name: str) -> None:
+    """Refuse, before any training, a sweep group whose folders cannot be written."""
+    for folder in (Path(path) / name, Path(path) / name / schema.STATUS):
+        if folder.exists() and not os.access(folder, os.W_OK):
+            raise StoreError(f"{folder}: not writable, so no result could be saved")
 
 
 def sweep_names(path: str | Path) -> list[str]:
-    root = zarr.open_group(str(path), mode="r", zarr_format=3)
+    try:
+        root = zarr.open_group(str(path), mode="r", zarr_format=3)
+    except (ValueError, KeyError, TypeError) as e:
+        raise StoreError(f"{Path(path) / 'zarr.json'}: damaged metadata ({type(e).__name__})") from None
     # hidden names are groups being created or replaced (sweep names never start with a dot)
     return sorted(name for name, g in root.groups() if not name.startswith(".") and Attr.SWEEP_NAME in g.attrs)
 

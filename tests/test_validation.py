@@ -394,3 +394,86 @@ def test_a_flipped_bit_in_a_chunk_is_an_error_not_data(finished_store):
     chunk.write_bytes(bytes(data))
     with pytest.raises(Exception, match="(?i)checksum|zstd|decompress"):
         zstore.read(zstore.open_group(store, "one"), "param_W_rec")
+
+
+# --- store faults: found by check (with the cell's coordinates), refused by analyze, repaired by --resume
+def damage(store, kind):
+    group = store / "one"
+    if kind == "deleted loss chunk":
+        chunk = next(p for p in sorted((group / "loss").rglob("*")) if p.is_file() and p.name != "zarr.json")
+        chunk.unlink()
+    elif kind == "deleted W_rec chunk":
+        chunk = next(p for p in sorted((group / "param_W_rec").rglob("*")) if p.is_file() and p.name != "zarr.json")
+        chunk.unlink()
+    elif kind == "corrupted status chunk":
+        chunk = next(p for p in sorted((group / "status").rglob("*")) if p.is_file() and p.name != "zarr.json")
+        chunk.write_bytes(b"\x00garbage" * 4)
+    elif kind == "garbage metadata":
+        (group / "zarr.json").write_text("{not json")
+
+
+@pytest.mark.parametrize("kind", ["deleted loss chunk", "deleted W_rec chunk", "corrupted status chunk"])
+def test_a_damaged_store_is_reported_refused_and_repaired(finished_store, trained_once, kind, capsys):
+    from rnnsweep import store as zstore
+
+    sweep, store = finished_store
+    damage(store, kind)
+    assert main(["check", str(store)]) == 1
+    out = capsys.readouterr().out
+    assert "seed=0,lr=0.4,delay_ms=0" in out and "1 of 1 finished cells are damaged" in out, out
+    assert main(["analyze", str(store), "--out", str(store.parent / "an"), "--quiet"]) == 2
+    assert "damaged" in capsys.readouterr().err and not (store.parent / "an").exists()
+    # --resume finds the damage itself, returns the unit to pending and retrains it
+    assert main(["run", str(sweep), "--store", str(store), "--resume", "--quiet"]) == 0
+    assert "returned to pending" in capsys.readouterr().err
+    assert main(["check", str(store)]) == 0
+    capsys.readouterr()
+    fresh, repaired = (zstore.open_group(p, "one") for p in (trained_once / "one.zarr", store))
+    for name in ("status", "epochs_run", "loss", "accuracy", "param_W_rec", "param_W_out"):
+        np.testing.assert_array_equal(zstore.read(fresh, name), zstore.read(repaired, name), err_msg=name)
+
+
+def test_garbage_metadata_is_a_clear_error_everywhere(finished_store, capsys):
+    sweep, store = finished_store
+    damage(store, "garbage metadata")
+    for argv in (["check", str(store)], ["info", str(store)], ["analyze", str(store), "--quiet"],
+                 ["run", str(sweep), "--store", str(store), "--resume", "--quiet"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "zarr.json" in err and "Traceback" not in err, (argv, err)
+
+
+# --- concurrency: one process per part -----------------------------------------------------------------
+def test_a_part_held_by_a_live_process_is_refused_and_a_stale_lock_is_taken_over(finished_store, capsys):
+    import json
+    import os
+    import socket
+    import subprocess
+
+    sweep, store = finished_store
+    folder = store / "one" / "_parts"
+    lock = folder / "run.lock"
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getppid(), "started": "now"}))
+    assert main(["run", str(sweep), "--store", str(store), "--resume", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"pid {os.getppid()}" in err and "already training" in err
+    (folder / "part-1-of-2.lock").write_text(lock.read_text())
+    lock.unlink()
+    assert main(["run", str(sweep), "--store", str(store), "--resume", "--quiet"]) == 2  # a part runs: no whole run
+    assert "part-1-of-2.lock" in capsys.readouterr().err
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (folder / "part-1-of-2.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid}))
+    assert main(["run", str(sweep), "--store", str(store), "--resume", "--quiet"]) == 0  # stale: taken over
+    assert sorted(p.name for p in folder.iterdir() if p.suffix == ".lock") == []  # and released at the end
+    capsys.readouterr()
+
+
+def test_resume_refuses_another_seeds_per_chunk(tmp_path, capsys):
+    # the chunks are the units that parts own; a store's chunking cannot change under it
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(tiny_sweep_text())
+    assert main(["init", str(tmp_path / "s.zarr"), str(sweep)]) == 0
+    sweep.write_text(edit(tiny_sweep_text(), "run.seeds_per_chunk", "1"))
+    assert main(["run", str(sweep), "--store", str(tmp_path / "s.zarr"), "--resume", "--quiet"]) == 2
+    assert "run.seeds_per_chunk: the store's chunks hold 2 seeds" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .. import settings, store
+from .. import integrity, settings, store
 from ..schema import Attr
 from ..models import AbstractModel, get_family
 from ..tasks import AbstractTask, Timing, get_task
@@ -42,6 +42,10 @@ class Source:
     @classmethod
     def open(cls, path: str | Path, name: str | None = None) -> "Source":
         group = store.open_group(path, name)
+        report = integrity.check_sweep(path, group.attrs[Attr.SWEEP_NAME])
+        if report.damages:  # never analyse lost or corrupted results as if they were data
+            raise store.StoreError(f"{report.describe(limit=5)}\nrepair it with 'rnnsweep check {path} --repair', then "
+                                   "retrain the damaged cells with 'rnnsweep run SWEEP.toml --store ... --resume'")
         model_cfg, task_cfg = store.read_configs(group)
         model = _rebuild(get_family(model_cfg.pop("family")), model_cfg, "model")
         task = _rebuild(get_task(task_cfg.pop("name")), task_cfg, "task")
