@@ -28,18 +28,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
     part = _parse_part(args.part) if args.part else part_from_env()
     received = []
 
-    def stop(signum, frame):  # SIGTERM (what Slurm and kill send) stops like Ctrl-C: at a chunk boundary
+    def stop(signum, frame):
+        # SIGTERM (what Slurm sends before the kill) and Ctrl-C: checkpoint the block in flight at the
+        # next chunk boundary, then stop; a second signal stops at once
         received.append(signum)
-        raise KeyboardInterrupt
+        if len(received) > 1:
+            raise KeyboardInterrupt
+        print(f"\nrnnsweep: {signal.Signals(signum).name}: stopping at the next chunk boundary "
+              "(the block in flight is checkpointed); send it again to stop now", file=sys.stderr)
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         run_sweep(sweep, path, resume=args.resume, overwrite=args.overwrite, block_size=args.block_size,
-                  progress=not args.quiet, part=part, allow_large=args.allow_large)
+                  progress=not args.quiet, part=part, allow_large=args.allow_large,
+                  stop_requested=lambda: bool(received))
     except KeyboardInterrupt:
         return 128 + (received[0] if received else signal.SIGINT)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print(path)
     return 0
 

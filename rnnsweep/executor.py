@@ -79,13 +79,23 @@ class Executor:
             return self._train_single(hyper, n_steps_max=n_steps_max, n_epochs_max=n_epochs_max)
 
     def train_block(self, hypers: CellHyper, n_steps_max: int, n_epochs_max: int,
-                    on_chunk: Callable[[int, int, np.ndarray], None] | None = None) -> tuple[CellState, np.ndarray]:
-        """Train a whole block, chunk by chunk. Returns the final states and curves (cells, epochs, curves)."""
+                    on_chunk: Callable[[int, int, np.ndarray], None] | None = None,
+                    start: tuple[CellState, np.ndarray, int] | None = None,
+                    at_boundary: Callable[[CellState, list, int], None] | None = None) -> tuple[CellState, np.ndarray]:
+        """Train a whole block, chunk by chunk. Returns the final states and curves (cells, epochs, curves).
+
+        ``start``: continue from saved ``(states, curves so far, next epoch)`` instead of the initial
+        networks. ``at_boundary(states, curve pieces, next epoch)`` is called between chunks (to save a
+        checkpoint; it may raise ``KeyboardInterrupt`` to stop)."""
         with self.numerics():
             hypers = self.shard(jax.tree_util.tree_map(jnp.asarray, hypers))
-        states = self.init_block(hypers)
-        pieces = []
-        for epoch0 in range(0, n_epochs_max, self.chunk_epochs):
+            if start is not None:
+                states = self.shard(jax.tree_util.tree_map(jnp.asarray, start[0]))
+        pieces = [start[1]] if start is not None and start[1].shape[1] else []
+        first = 0 if start is None else start[2]
+        if start is None:
+            states = self.init_block(hypers)
+        for epoch0 in range(first, n_epochs_max, self.chunk_epochs):
             states, curves = self.run_chunk(states, hypers, epoch0, n_steps_max)
             pieces.append(np.asarray(curves))
             status = np.asarray(states.status)
@@ -93,6 +103,8 @@ class Executor:
                 on_chunk(epoch0, min(epoch0 + self.chunk_epochs, n_epochs_max), status)
             if np.all(status != Status.PENDING):
                 break
+            if at_boundary is not None and epoch0 + self.chunk_epochs < n_epochs_max:
+                at_boundary(states, pieces, epoch0 + self.chunk_epochs)
         curves = np.concatenate(pieces, axis=1)[:, :n_epochs_max]
         if curves.shape[1] < n_epochs_max:  # every cell stopped early
             pad = np.full((curves.shape[0], n_epochs_max - curves.shape[1], curves.shape[2]), np.nan, curves.dtype)

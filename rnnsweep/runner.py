@@ -8,6 +8,7 @@ the progress bar, the commit of each block, the run records.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from . import integrity, limits, schedule, schema, store
+from . import checkpoint, integrity, limits, schedule, schema, store
 from .executor import Executor
 from .schedule import Block
 from .schema import Status
@@ -49,9 +50,12 @@ def run_sweep(
     part: tuple[int, int] | None = None,
     allow_large: bool = False,
     log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+    stop_requested: Callable[[], bool] = lambda: False,
 ) -> RunReport:
     """Train every pending cell of ``sweep`` (or of part ``i`` of ``n``) into ``store_path``. See the
-    README for the semantics of ``resume``, ``overwrite`` and parts."""
+    README for the semantics of ``resume``, ``overwrite`` and parts. ``stop_requested`` is asked at
+    every chunk boundary: when it says yes, the block in flight is checkpointed and the run stops
+    (``KeyboardInterrupt``)."""
     t_start = time.perf_counter()
     started = store.now()
     if part is not None:
@@ -72,11 +76,13 @@ def run_sweep(
     else:
         group = create_store(store_path, sweep, overwrite=overwrite, allow_large=allow_large)
     with store.lease(store_path, sweep.name, part):  # one process per part (or per whole run) at a time
-        return _train_pending(sweep, store_path, group, resumed, block_size, progress, part, log, t_start, started)
+        return _train_pending(sweep, store_path, group, resumed, block_size, progress, part, log, t_start, started,
+                              stop_requested)
 
 
 def _train_pending(sweep: Sweep, store_path, group, resumed: bool, block_size: int | None, progress: bool,
-                   part: tuple[int, int] | None, log: Callable[[str], None], t_start: float, started: str) -> RunReport:
+                   part: tuple[int, int] | None, log: Callable[[str], None], t_start: float, started: str,
+                   stop_requested: Callable[[], bool]) -> RunReport:
     candidates = schedule.partition(sweep, part[1])[part[0]] if part is not None else schedule.units(sweep)
     if resumed:  # damaged results (a lost or corrupted chunk) go back to pending and are retrained
         report = integrity.check_sweep(store_path, sweep.name, only=[u.index for u in candidates])
@@ -86,40 +92,113 @@ def _train_pending(sweep: Sweep, store_path, group, resumed: bool, block_size: i
 
     status = store.read_status(group)
     pending = [u for u in candidates if np.any(status[u.index] == Status.PENDING)]
+    n_devices = len(jax.devices())
+    resumed_blocks = _checkpointed_blocks(store_path, sweep, pending, n_devices, log)
+    taken = {_key(u.index) for plan in resumed_blocks for u in plan.block.units}
     size = schedule.block_size(sweep, block_size)
-    blocks = schedule.blocks(sweep, size, pending)
-    n_cells = sum(b.n_cells for b in blocks)
-    total_work = sum(b.network_epochs for b in blocks)
+    fresh = schedule.blocks(sweep, size, [u for u in pending if _key(u.index) not in taken])
+    largest = max((b.n_cells for b in fresh), default=1)
+    plans = resumed_blocks + [BlockPlan(b, schedule.padded_cells(b.n_cells, largest, n_devices)) for b in fresh]
+    n_cells = sum(p.block.n_cells for p in plans)
+    total_work = sum(p.block.network_epochs for p in plans)
     device = jax.devices()[0]
     where = f" (part {part[0]} of {part[1]})" if part else ""
-    log(f"rnnsweep: sweep {sweep.name!r}{where}: {sweep.n_cells} cells, {n_cells} to train in {len(blocks)} blocks "
-        f"(block size {size}) on {device.platform}:{device.device_kind} x{len(jax.devices())} -> {store_path}")
-    if not blocks:
+    continued = f", {len(resumed_blocks)} of them continued from checkpoints" if resumed_blocks else ""
+    log(f"rnnsweep: sweep {sweep.name!r}{where}: {sweep.n_cells} cells, {n_cells} to train in {len(plans)} blocks "
+        f"(block size {size}{continued}) on {device.platform}:{device.device_kind} x{n_devices} -> {store_path}")
+    if not plans:
         log("rnnsweep: nothing to do, every cell is finished")
         return RunReport(0, 0, 0, 0, time.perf_counter() - t_start)
 
     executor = Executor(Trainer(sweep.model, sweep.task, sweep.train))
-    largest = max(b.n_cells for b in blocks)
+    saver = Checkpointer(store.side_folder(store_path, sweep.name, checkpoint.FOLDER),
+                         60 * sweep.run.checkpoint_minutes, stop_requested)
     bar = tqdm(total=total_work, unit="net-epoch", unit_scale=True, disable=not progress, dynamic_ncols=True,
                desc=sweep.name, file=sys.stderr)
     cells_done = 0
     try:
-        for block in blocks:
-            cells_done += _train_block(group, sweep, executor, block, largest, bar)
+        for plan in plans:
+            if stop_requested():  # asked to stop between blocks: nothing in flight to save
+                raise KeyboardInterrupt
+            cells_done += _train_block(group, sweep, executor, plan, bar, saver, log)
             bar.set_postfix_str(f"cells {cells_done}/{n_cells}")
     except KeyboardInterrupt:
         bar.close()
-        log(f"rnnsweep: interrupted after {cells_done} cells; finished blocks are saved. "
+        saved = " and the block in flight is checkpointed" if saver.stopped else ""
+        log(f"rnnsweep: interrupted after {cells_done} cells; finished blocks are saved{saved}. "
             "Run the same command with --resume to finish.")
         _record(store_path, group, part, started, time.perf_counter() - t_start, cells_done, device)
         raise
     bar.close()
     wall = time.perf_counter() - t_start
     _record(store_path, group, part, started, wall, cells_done, device)
-    report = RunReport(cells_done, total_work, len(blocks), executor.trace_count, wall)
+    report = RunReport(cells_done, total_work, len(plans), executor.trace_count, wall)
     log(f"rnnsweep: trained {cells_done} cells ({total_work} network-epochs) in {wall:.1f} s = "
-        f"{report.network_epochs_per_s:.1f} network-epochs/s; {report.compiles} compiled block programs")
+        f"{report.network_epochs_per_s:.1f} network-epochs/s; {report.compiles} compiled block programs"
+        + (f"; {saver.count} checkpoints" if saver.count else ""))
     return report
+
+
+@dataclasses.dataclass
+class BlockPlan:
+    """A block as it will run: its units, its padded cell count, and the checkpoint it continues."""
+
+    block: Block
+    n_padded: int
+    resume_from: Path | None = None
+
+    def checkpoint_name(self) -> str:
+        b = self.block
+        return checkpoint.block_id([u.index for u in b.units], self.n_padded, b.n_steps_max, b.n_epochs_max) + ".npz"
+
+
+class Checkpointer:
+    """Saves a block in flight at chunk boundaries: every ``interval_s`` of wall time, and when a stop
+    was requested (SIGTERM, Ctrl-C), after which it raises ``KeyboardInterrupt``."""
+
+    def __init__(self, folder: Path, interval_s: float, stop_requested: Callable[[], bool]):
+        self.folder, self.interval_s, self.stop_requested = folder, interval_s, stop_requested
+        self.last = time.monotonic()
+        self.count = 0
+        self.stopped = False
+
+    def boundary(self, plan: BlockPlan, states, pieces: list, next_epoch: int) -> None:
+        stop = self.stop_requested()
+        if stop or time.monotonic() - self.last >= self.interval_s:
+            b = plan.block
+            meta = {"units": [checkpoint.unit_key(u.index) for u in b.units], "n_padded": plan.n_padded,
+                    "n_steps_max": b.n_steps_max, "n_epochs_max": b.n_epochs_max, "next_epoch": next_epoch}
+            checkpoint.save(self.folder / plan.checkpoint_name(), meta, states, np.concatenate(pieces, axis=1))
+            self.last = time.monotonic()
+            self.count += 1
+        if stop:
+            self.stopped = True
+            raise KeyboardInterrupt
+
+
+def _key(index) -> str:
+    return json.dumps(checkpoint.unit_key(index))
+
+
+def _checkpointed_blocks(store_path, sweep: Sweep, pending: list, n_devices: int,
+                         log: Callable[[str], None]) -> list[BlockPlan]:
+    """The blocks saved in flight whose units are all still pending here, rebuilt as they were."""
+    by_key = {_key(u.index): u for u in pending}
+    plans = []
+    for path in checkpoint.saved(store_path, sweep.name):
+        try:
+            meta = checkpoint.read_meta(path)
+            units = [by_key.get(json.dumps(k)) for k in meta["units"]]
+        except Exception as e:  # noqa: BLE001 - an unreadable checkpoint is only a lost head start
+            log(f"rnnsweep: ignoring the unreadable checkpoint {path} ({type(e).__name__})")
+            continue
+        if None in units or meta["n_padded"] % n_devices:
+            continue  # another part's block, a finished one, or one that cannot be split over these devices
+        block = Block(tuple(units), meta["n_steps_max"], meta["n_epochs_max"])
+        plan = BlockPlan(block, meta["n_padded"], path)
+        if plan.checkpoint_name() == path.name:
+            plans.append(plan)
+    return plans
 
 
 def create_store(store_path: str | Path, sweep: Sweep, overwrite: bool = False, allow_large: bool = False):
@@ -152,22 +231,34 @@ def _record(store_path, group, part, started, wall, cells, device) -> None:
         store.record_part_run(store_path, group, part, started, wall, cells, kind)
 
 
-def _train_block(group, sweep: Sweep, executor: Executor, block: Block, largest: int, bar: tqdm) -> int:
+def _train_block(group, sweep: Sweep, executor: Executor, plan: BlockPlan, bar: tqdm, saver: Checkpointer,
+                 log: Callable[[str], None]) -> int:
+    block = plan.block
     cells = block.cells
     n = len(cells)
-    hypers = schedule.pad_hypers(schedule.cell_hypers(sweep, cells),
-                                 schedule.padded_cells(n, largest, len(executor.devices)))
+    hypers = schedule.pad_hypers(schedule.cell_hypers(sweep, cells), plan.n_padded)
     budgets = np.array([c.n_epochs for c in cells])
     credited = np.zeros(n, dtype=np.int64)
+    start = None
+    if plan.resume_from is not None:
+        try:
+            meta, states, curves = checkpoint.load(plan.resume_from, executor.init_block(hypers))
+            start = (states, curves, int(meta["next_epoch"]))
+            credited[:] = np.minimum(budgets, start[2])
+            bar.update(int(credited.sum()))
+        except (OSError, ValueError, KeyError) as e:
+            log(f"rnnsweep: ignoring the checkpoint {plan.resume_from} ({e}); the block starts over")
 
     def on_chunk(epoch0: int, epoch1: int, status: np.ndarray) -> None:
         reached = np.minimum(budgets, epoch1)
         bar.update(int(np.sum(reached - credited)))
         credited[:] = reached
 
-    states, curves = executor.train_block(hypers, block.n_steps_max, block.n_epochs_max, on_chunk)
+    states, curves = executor.train_block(hypers, block.n_steps_max, block.n_epochs_max, on_chunk, start,
+                                          lambda *a: saver.boundary(plan, *a))
     bar.update(int(np.sum(budgets - credited)))  # cells that stopped early
     params = {k: np.asarray(v)[:n] for k, v in states.params.items()}
     store.write_block(group, list(block.units), curves[:n], params, np.asarray(states.status)[:n],
                       np.asarray(states.epochs_run)[:n])
+    (saver.folder / plan.checkpoint_name()).unlink(missing_ok=True)  # the block is in the store now
     return n

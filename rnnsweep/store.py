@@ -13,7 +13,9 @@ Layout of one sweep's group (``<store>/<sweep name>``), readable by ``xarray.ope
     n_steps, steps_<k> (*grid,) int32        trial length and the cell's timing (steps of each task
                                              duration, and e.g. the scoring window's ends)
     param_<name>      (*grid, *param dims)   final parameters (W_rec: neuron x neuron_pre, ...)
-    _parts/           subgroup; part-<i>-of-<n>.json run records of `run --part` (one file per part)
+    _parts/           subgroup; part-<i>-of-<n>.json run records of `run --part` (one file per part),
+                      and the lock file of each running part (or whole run)
+    _checkpoints/     subgroup; <block id>.npz, the blocks in flight (rnnsweep.checkpoint)
     analysis/<name>/  one subgroup per analysis (`rnnsweep analyze`), each replaced only by itself
 
 Chunks along the grid axes are one *unit* (all seeds, or ``run.seeds_per_chunk`` of them, of one
@@ -239,13 +241,21 @@ def record_part_run(path: str | Path, group: zarr.Group, part: tuple[int, int], 
                     n_cells: int, device: str) -> None:
     """Append a part's run record to its own JSON file beside the arrays (atomic replace)."""
     i, n = part
-    folder = Path(path) / group.attrs[Attr.SWEEP_NAME] / schema.PARTS_GROUP
-    folder.mkdir(exist_ok=True)  # created with the store; kept for stores made before it was
+    folder = side_folder(path, group.attrs[Attr.SWEEP_NAME], schema.PARTS_GROUP)
     file = folder / f"part-{i}-of-{n}.json"
     runs = json.loads(file.read_text()) if file.exists() else []
     runs.append({"part": i, "parts": n, "started": started, "finished": now(), "wall_time_s": round(wall_time_s, 3),
                  "cells_trained": n_cells, "device": device})
     write_json_atomically(file, runs)
+
+
+def side_folder(path: str | Path, name: str, sub: str) -> Path:
+    """A folder inside a sweep's group for files of rnnsweep's own (run records, locks, checkpoints),
+    made a zarr group so that zarr and xarray list the sweep without a warning."""
+    folder = Path(path) / name / sub
+    if not (folder / "zarr.json").is_file():
+        zarr.open_group(str(folder), mode="a", zarr_format=3)
+    return folder
 
 
 @contextlib.contextmanager
@@ -254,8 +264,7 @@ def lease(path: str | Path, name: str, part: tuple[int, int] | None = None):
     this process's host and pid in ``<sweep>/_parts/``, created exclusively. A second process asking
     for the same part, or a whole run while any part runs (and the reverse), is refused with the
     holder's host and pid. A lock left by a killed process on this host is taken over."""
-    folder = Path(path) / name / schema.PARTS_GROUP
-    folder.mkdir(exist_ok=True)
+    folder = side_folder(path, name, schema.PARTS_GROUP)
     mine = folder / (f"part-{part[0]}-of-{part[1]}.lock" if part else "run.lock")
     conflicting = [mine] + (sorted(folder.glob("part-*.lock")) if part is None else [folder / "run.lock"])
     for lock in conflicting:

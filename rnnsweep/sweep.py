@@ -46,6 +46,7 @@ class RunConfig:
     block_size: int | str = "auto"  # cells per block, or "auto" (from available memory)
     max_padding: float = 0.25  # padded work a block may add, as a fraction of its real work
     seeds_per_chunk: int = 0  # 0 = all seeds in one chunk
+    checkpoint_minutes: float = 10.0  # save a block in flight at most this often (0: at every chunk)
 
     def validate(self) -> None:
         if not (self.block_size == "auto" or (isinstance(self.block_size, int) and not isinstance(self.block_size, bool)
@@ -53,6 +54,7 @@ class RunConfig:
             raise ValueError(f'run.block_size: must be "auto" or a positive integer, got {self.block_size!r}')
         settings.positive("run.max_padding", self.max_padding, allow_zero=True)
         settings.positive("run.seeds_per_chunk", self.seeds_per_chunk, integer=True, allow_zero=True)
+        settings.positive("run.checkpoint_minutes", self.checkpoint_minutes, allow_zero=True)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -55,65 +55,52 @@ def test_run_info_xarray_and_refusal(tmp_path, write_sweep):
     assert mismatch.returncode == 2 and "different sweep" in mismatch.stderr
 
 
-def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, write_sweep):
-    text = tiny_sweep_text(n_neurons=16, epochs="150", chunk_epochs=50, n_seeds=2,
-                           lrs="[0.5, 0.4, 0.3, 0.2, 0.1, 0.05]", delays="[20.0]", block_size=2)
-    sweep = write_sweep(text)
-    full, cut = tmp_path / "full.zarr", tmp_path / "cut.zarr"
-    assert run_cli("run", sweep, "--store", full, "--quiet").returncode == 0
+KILL_SWEEP = dict(n_neurons=16, epochs="150", chunk_epochs=25, n_seeds=2, lrs="[0.5, 0.4, 0.3, 0.2, 0.1, 0.05]",
+                  delays="[20.0]", block_size=2)
 
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("full")
+    sweep = folder / "kill.toml"
+    sweep.write_text(tiny_sweep_text(**KILL_SWEEP).replace("[run]", "[run]\ncheckpoint_minutes = 0.0"))
+    assert run_cli("run", sweep, "--store", folder / "full.zarr", "--quiet").returncode == 0
+    return sweep, arrays(folder / "full.zarr", "tiny")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_a_run_killed_mid_block_resumes_from_its_checkpoint_bit_for_bit(tmp_path, uninterrupted, sig):
+    # blocks of 2 cells, 6 chunks each, a checkpoint at every chunk boundary (checkpoint_minutes = 0):
+    # the signal lands after at least one block is finished and while another is checkpointed mid-way
+    sweep, full = uninterrupted
+    cut = tmp_path / "cut.zarr"
     proc = subprocess.Popen([sys.executable, "-m", "rnnsweep.cli", "run", str(sweep), "--store", str(cut), "--quiet"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    killed_at = None
-    deadline = time.time() + 240
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline, sent = time.time() + 240, False
     while time.time() < deadline and proc.poll() is None:
-        status_file = cut / "tiny" / "status"
-        if status_file.exists():
-            try:
-                done = int(np.sum(np.asarray(zarr.open_group(str(cut / "tiny"), mode="r")["status"][...]) > 0))
-            except Exception:  # metadata still being written
-                done = 0
-            if 0 < done < 12:
-                proc.send_signal(signal.SIGKILL)
-                killed_at = done
-                break
-        time.sleep(0.02)
-    proc.wait()
-    assert killed_at is not None, "the run finished before it could be killed mid-way"
+        try:
+            done = int(np.sum(np.asarray(zarr.open_group(str(cut / "tiny"), mode="r")["status"][...]) > 0))
+        except Exception:  # not created yet
+            done = 0
+        if 0 < done < 12 and list((cut / "tiny" / "_checkpoints").glob("*.npz")):
+            proc.send_signal(sig)
+            sent = True
+            break
+        time.sleep(0.01)
+    _, err = proc.communicate(timeout=240)
+    assert sent, "the run finished before it could be stopped mid-way"
+    assert proc.returncode in ((-signal.SIGKILL,) if sig == signal.SIGKILL else (128 + signal.SIGTERM,)), err
+    if sig == signal.SIGTERM:  # a clean stop: the block in flight saved, the resume command printed
+        assert "checkpointed" in err and "--resume" in err and "Traceback" not in err
     partial = arrays(cut, "tiny")["status"]
-    assert 0 < np.sum(partial > 0) < 12  # part done, the rest pending: no half-marked block
+    assert 0 < np.sum(partial > 0) < 12  # finished blocks saved, the rest pending: no half-marked block
+    assert list((cut / "tiny" / "_checkpoints").glob("*.npz"))
 
     resumed = run_cli("run", sweep, "--store", cut, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert f"{12 - int(np.sum(partial > 0))} to train" in resumed.stderr
-    a, b = arrays(full, "tiny"), arrays(cut, "tiny")
-    assert a.keys() == b.keys()
-    np.testing.assert_array_equal(a["status"], b["status"])
-    np.testing.assert_array_equal(a["epochs_run"], b["epochs_run"])
-    for name in a:
-        np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-7, equal_nan=True, err_msg=name)
-    for curve in CURVES:
-        assert np.all(np.isfinite(b[curve]))
-
-
-def test_sigterm_stops_cleanly_with_the_resume_command(tmp_path, write_sweep):
-    # what Slurm sends before the kill: the run stops at the next chunk boundary, keeps its finished
-    # blocks and says how to resume (blocks in flight are retrained by --resume)
-    sweep = write_sweep(tiny_sweep_text(n_neurons=16, epochs="150", chunk_epochs=50, n_seeds=2,
-                                        lrs="[0.5, 0.4, 0.3, 0.2, 0.1, 0.05]", delays="[20.0]", block_size=2))
-    store = tmp_path / "term.zarr"
-    proc = subprocess.Popen([sys.executable, "-m", "rnnsweep.cli", "run", str(sweep), "--store", str(store), "--quiet"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            if np.any(np.asarray(zarr.open_group(str(store / "tiny"), mode="r")["status"][...]) > 0):
-                proc.send_signal(signal.SIGTERM)
-                break
-        except Exception:  # not created yet
-            pass
-        time.sleep(0.02)
-    _, err = proc.communicate(timeout=240)
-    assert proc.returncode == 128 + signal.SIGTERM, err
-    assert "--resume" in err and "Traceback" not in err
-    assert 0 < np.sum(arrays(store, "tiny")["status"] > 0) < 12
+    assert "continued from checkpoints" in resumed.stderr
+    assert not list((cut / "tiny" / "_checkpoints").glob("*.npz"))  # deleted once their blocks are stored
+    again = arrays(cut, "tiny")
+    assert full.keys() == again.keys()
+    for name in full:  # the same blocks on the same machine: bit for bit
+        np.testing.assert_array_equal(full[name], again[name], err_msg=name)

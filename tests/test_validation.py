@@ -173,6 +173,8 @@ CASES = [
     case({"run.block_size": '"big"'}, "run.block_size"),
     case({"run.seeds_per_chunk": "-1"}, "run.seeds_per_chunk"),
     case({"run.bogus": "1"}, "run.bogus"),
+    case({"run.checkpoint_minutes": "-1.0"}, "run.checkpoint_minutes"),
+    case({"run.checkpoint_minutes": "nan"}, "run.checkpoint_minutes"),
     # whole files
     case(tiny_sweep_text() + "\n[[[", "not valid TOML", "not TOML"),
     case("grid = 5\n" + without_grid(tiny_sweep_text()), "grid: must be a table", "grid not a table"),
@@ -477,3 +479,39 @@ def test_resume_refuses_another_seeds_per_chunk(tmp_path, capsys):
     sweep.write_text(edit(tiny_sweep_text(), "run.seeds_per_chunk", "1"))
     assert main(["run", str(sweep), "--store", str(tmp_path / "s.zarr"), "--resume", "--quiet"]) == 2
     assert "run.seeds_per_chunk: the store's chunks hold 2 seeds" in capsys.readouterr().err
+
+
+# --- checkpoints: a kill during the checkpoint write leaves the previous one usable ---------------------
+def test_a_torn_checkpoint_write_leaves_the_previous_checkpoint_usable(tmp_path):
+    import itertools
+    import shutil
+
+    from rnnsweep import store as zstore
+    from rnnsweep.runner import run_sweep
+
+    text = tiny_sweep_text(name="one", n_seeds=1, lrs="[0.4]", delays="[0.0]", epochs="40", chunk_epochs=10)
+    sweep = parse_sweep(text.replace("[run]", "[run]\ncheckpoint_minutes = 0.0"))
+    quiet = dict(progress=False, log=lambda s: None)
+    run_sweep(sweep, tmp_path / "full.zarr", **quiet)
+    calls = itertools.count()
+    with pytest.raises(KeyboardInterrupt):  # asked to stop at the second chunk boundary
+        run_sweep(sweep, tmp_path / "cut.zarr", stop_requested=lambda: next(calls) >= 1, **quiet)
+    folder = tmp_path / "cut.zarr" / "one" / "_checkpoints"
+    (saved,) = folder.glob("*.npz")
+    shutil.copytree(tmp_path / "cut.zarr", tmp_path / "torn.zarr")
+    # a kill during the next write leaves a partial temporary file beside the last checkpoint
+    (folder / f".{saved.name}.999-deadbeef.tmp").write_bytes(saved.read_bytes()[:100])
+    # and a checkpoint that cannot be read is ignored: that block starts over
+    torn = tmp_path / "torn.zarr" / "one" / "_checkpoints" / saved.name
+    torn.write_bytes(torn.read_bytes()[:100])
+    logs = []
+    for name, log in (("cut.zarr", logs.append), ("torn.zarr", logs.append)):
+        report = run_sweep(sweep, tmp_path / name, resume=True, progress=False, log=log)
+        assert report.cells_trained == 1
+    assert any("continued from checkpoints" in line for line in logs)
+    assert any("ignoring the" in line and "checkpoint" in line for line in logs)
+    full = zstore.open_group(tmp_path / "full.zarr", "one")
+    for name in ("cut.zarr", "torn.zarr"):
+        group = zstore.open_group(tmp_path / name, "one")
+        for array in ("status", "epochs_run", "loss", "accuracy", "param_W_rec"):
+            np.testing.assert_array_equal(zstore.read(full, array), zstore.read(group, array), err_msg=f"{name} {array}")
