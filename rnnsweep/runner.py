@@ -95,10 +95,21 @@ def _train_pending(sweep: Sweep, store_path, group, resumed: bool, block_size: i
     n_devices = len(jax.devices())
     resumed_blocks = _checkpointed_blocks(store_path, sweep, pending, n_devices, log)
     taken = {_key(u.index) for plan in resumed_blocks for u in plan.block.units}
+    # the blocks recorded by the run that started this store (or part): the same cells in the same
+    # blocks with the same padding, whatever --block-size or machine resumes it
+    plan_file = store.side_folder(store_path, sweep.name, checkpoint.FOLDER) / (
+        f"plan-part-{part[0]}-of-{part[1]}.json" if part else "plan-run.json")
+    recorded = [p for p in _recorded_blocks(plan_file, pending, n_devices) if not taken & _keys(p)]
+    taken |= {k for p in recorded for k in _keys(p)}
     size = schedule.block_size(sweep, block_size)
     fresh = schedule.blocks(sweep, size, [u for u in pending if _key(u.index) not in taken])
     largest = max((b.n_cells for b in fresh), default=1)
-    plans = resumed_blocks + [BlockPlan(b, schedule.padded_cells(b.n_cells, largest, n_devices)) for b in fresh]
+    plans = resumed_blocks + recorded + [BlockPlan(b, schedule.padded_cells(b.n_cells, largest, n_devices))
+                                         for b in fresh]
+    if recorded:
+        log(f"rnnsweep: {len(recorded)} blocks as the run that started this store formed them ({plan_file.name})")
+    if fresh or not plan_file.exists():
+        store.write_json_atomically(plan_file, [_plan_record(p) for p in plans])
     n_cells = sum(p.block.n_cells for p in plans)
     total_work = sum(p.block.network_epochs for p in plans)
     device = jax.devices()[0]
@@ -178,6 +189,37 @@ class Checkpointer:
 
 def _key(index) -> str:
     return json.dumps(checkpoint.unit_key(index))
+
+
+def _keys(plan: BlockPlan) -> set[str]:
+    return {_key(u.index) for u in plan.block.units}
+
+
+def _plan_record(plan: BlockPlan) -> dict:
+    b = plan.block
+    return {"units": [checkpoint.unit_key(u.index) for u in b.units], "n_padded": plan.n_padded,
+            "n_steps_max": b.n_steps_max, "n_epochs_max": b.n_epochs_max}
+
+
+def _recorded_blocks(plan_file: Path, pending: list, n_devices: int) -> list[BlockPlan]:
+    """The recorded blocks whose units are all still pending (and that these devices can split)."""
+    try:
+        records = json.loads(plan_file.read_text())
+    except (OSError, ValueError):
+        return []
+    by_key = {_key(u.index): u for u in pending}
+    plans = []
+    for r in records if isinstance(records, list) else []:
+        try:
+            units = [by_key.get(json.dumps(k)) for k in r["units"]]
+            if None in units:
+                continue  # finished, or not this run's
+            block = Block(tuple(units), int(r["n_steps_max"]), int(r["n_epochs_max"]))
+            if int(r["n_padded"]) % n_devices == 0 and int(r["n_padded"]) >= block.n_cells:
+                plans.append(BlockPlan(block, int(r["n_padded"])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return plans
 
 
 def _checkpointed_blocks(store_path, sweep: Sweep, pending: list, n_devices: int,

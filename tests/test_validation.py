@@ -515,3 +515,25 @@ def test_a_torn_checkpoint_write_leaves_the_previous_checkpoint_usable(tmp_path)
         group = zstore.open_group(tmp_path / name, "one")
         for array in ("status", "epochs_run", "loss", "accuracy", "param_W_rec"):
             np.testing.assert_array_equal(zstore.read(full, array), zstore.read(group, array), err_msg=f"{name} {array}")
+
+
+def test_resume_keeps_the_recorded_blocks_whatever_block_size_it_is_given(tmp_path):
+    import itertools
+
+    from rnnsweep import store as zstore
+    from rnnsweep.runner import run_sweep
+
+    # one chunk per block: the stop lands between blocks, with no checkpoint to continue
+    sweep = parse_sweep(tiny_sweep_text(epochs="3", chunk_epochs=3, lrs="[0.5, 0.1]", block_size=4))
+    run_sweep(sweep, tmp_path / "full.zarr", progress=False, log=lambda s: None)
+    calls = itertools.count()
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(sweep, tmp_path / "cut.zarr", stop_requested=lambda: next(calls) >= 1, progress=False,
+                  log=lambda s: None)
+    logs = []
+    run_sweep(sweep, tmp_path / "cut.zarr", resume=True, block_size=1, progress=False, log=logs.append)
+    assert any("1 blocks as the run that started this store formed them" in line for line in logs), logs
+    assert any("4 to train in 1 blocks" in line for line in logs), logs  # block size 1 alone would give 2
+    full, cut = (zstore.open_group(tmp_path / n, "tiny") for n in ("full.zarr", "cut.zarr"))
+    for array in ("status", "epochs_run", "loss", "accuracy", "param_W_rec", "param_W_out"):
+        np.testing.assert_array_equal(zstore.read(full, array), zstore.read(cut, array), err_msg=array)
