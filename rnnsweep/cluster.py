@@ -27,6 +27,19 @@ def run_part(sweep_path: str, store_path: str, part: int, n_parts: int, plugins:
     return {"part": part, "parts": n_parts, "cells_trained": report.cells_trained, "wall_time_s": report.wall_time_s}
 
 
+def _requeueable(submitit):
+    """``run_part`` as a submitit ``Checkpointable``: when Slurm preempts a part or its time runs out,
+    submitit requeues it with the same arguments, and the part continues from its store (finished
+    blocks kept, the block in flight from its last checkpoint; the lock of its previous run, which
+    carries the same SLURM_JOB_ID, is taken over)."""
+
+    class RequeueablePart(submitit.helpers.Checkpointable):
+        def __call__(self, *args):
+            return run_part(*args)
+
+    return RequeueablePart()
+
+
 def submit(sweep_path: str | Path, store_path: str | Path, n_parts: int, folder: str | Path,
            cluster: str | None = None, wait: bool = False, slurm: dict[str, Any] | None = None,
            plugins: tuple[str, ...] = (), allow_large: bool = False) -> list[Any]:
@@ -53,7 +66,7 @@ def submit(sweep_path: str | Path, store_path: str | Path, n_parts: int, folder:
     executor.update_parameters(**params)
     sweep_path, store_path = str(Path(sweep_path).resolve()), str(Path(store_path).resolve())
     plugins = tuple(str(Path(p).resolve()) if Path(p).is_file() else p for p in plugins)
-    jobs = executor.map_array(run_part, [sweep_path] * n_parts, [store_path] * n_parts, list(range(n_parts)),
+    jobs = executor.map_array(_requeueable(submitit), [sweep_path] * n_parts, [store_path] * n_parts, list(range(n_parts)),
                               [n_parts] * n_parts, [plugins] * n_parts)
     print(f"rnnsweep: submitted {n_parts} parts of {sweep.name!r} to {executor.cluster} "
           f"(jobs {', '.join(str(j.job_id) for j in jobs)}); logs in {folder}", file=sys.stderr)

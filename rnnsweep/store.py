@@ -263,7 +263,8 @@ def lease(path: str | Path, name: str, part: tuple[int, int] | None = None):
     """Hold the right to train a sweep (or one part of it) while the block is open: a lock file with
     this process's host and pid in ``<sweep>/_parts/``, created exclusively. A second process asking
     for the same part, or a whole run while any part runs (and the reverse), is refused with the
-    holder's host and pid. A lock left by a killed process on this host is taken over."""
+    holder's host and pid. A lock left by a killed process on this host, or by an earlier run of the
+    same Slurm job (a requeued job keeps its id), is taken over."""
     folder = side_folder(path, name, schema.PARTS_GROUP)
     mine = folder / (f"part-{part[0]}-of-{part[1]}.lock" if part else "run.lock")
     conflicting = [mine] + (sorted(folder.glob("part-*.lock")) if part is None else [folder / "run.lock"])
@@ -273,7 +274,7 @@ def lease(path: str | Path, name: str, part: tuple[int, int] | None = None):
             raise StoreError(f"{lock}: {holder} is already training {'this part' if lock == mine else 'this sweep'}; "
                              f"wait for it (or, if that process is gone, delete the file)")
         lock.unlink(missing_ok=True)  # stale: its process is gone
-    record = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": now()})
+    record = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "job": _slurm_job(), "started": now()})
     try:
         fd = os.open(mine, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
@@ -295,6 +296,8 @@ def _live_holder(lock: Path) -> str | None:
         return None
     except (ValueError, KeyError, TypeError, OSError):
         return f"an unknown process (unreadable {lock.name})"
+    if info.get("job") and info.get("job") == _slurm_job():
+        return None  # this Slurm job's own earlier run (a requeue keeps the job id): it is gone
     if host == socket.gethostname():
         try:
             os.kill(pid, 0)
@@ -303,6 +306,13 @@ def _live_holder(lock: Path) -> str | None:
         except PermissionError:
             pass
     return f"host {host} pid {pid}"
+
+
+def _slurm_job() -> str | None:
+    """The Slurm job (and array task) this process runs in, if any."""
+    job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID")
+    task = os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{job}_{task}" if job and task else job
 
 
 def write_json_atomically(file: Path, value: Any) -> None:

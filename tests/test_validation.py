@@ -537,3 +537,20 @@ def test_resume_keeps_the_recorded_blocks_whatever_block_size_it_is_given(tmp_pa
     full, cut = (zstore.open_group(tmp_path / n, "tiny") for n in ("full.zarr", "cut.zarr"))
     for array in ("status", "epochs_run", "loss", "accuracy", "param_W_rec", "param_W_out"):
         np.testing.assert_array_equal(zstore.read(full, array), zstore.read(cut, array), err_msg=array)
+
+
+def test_a_requeued_slurm_job_takes_over_its_own_lock_from_another_host(finished_store, monkeypatch, capsys):
+    import json
+
+    sweep, store = finished_store
+    lock = store / "one" / "_parts" / "run.lock"
+    lock.parent.mkdir(exist_ok=True)
+    lock.write_text(json.dumps({"host": "node-that-died", "pid": 4242, "job": "777_3"}))
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "778")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
+    assert main(["run", str(sweep), "--store", str(store), "--resume", "--quiet"]) == 2  # another job: refused
+    assert "host node-that-died pid 4242" in capsys.readouterr().err
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "777")  # the same job, requeued on another node
+    assert main(["run", str(sweep), "--store", str(store), "--resume", "--quiet"]) == 0
+    assert not lock.exists()
+    capsys.readouterr()
