@@ -300,7 +300,11 @@ def _train_block(group, sweep: Sweep, executor: Executor, plan: BlockPlan, bar: 
                                           lambda *a: saver.boundary(plan, *a))
     bar.update(int(np.sum(budgets - credited)))  # cells that stopped early
     params = {k: np.asarray(v)[:n] for k, v in states.params.items()}
-    store.write_block(group, list(block.units), curves[:n], params, np.asarray(states.status)[:n],
-                      np.asarray(states.epochs_run)[:n])
+    try:
+        store.write_block(group, list(block.units), curves[:n], params, np.asarray(states.status)[:n],
+                          np.asarray(states.epochs_run)[:n])
+    except OSError as e:  # a full disk, a lost mount: say where (the block stays pending, or checkpointed)
+        raise store.StoreError(f"{e.filename or saver.folder.parent}: cannot write the block's results "
+                               f"({e.strerror or e}); free the space and run again with --resume") from None
     (saver.folder / plan.checkpoint_name()).unlink(missing_ok=True)  # the block is in the store now
     return n

@@ -554,3 +554,18 @@ def test_a_requeued_slurm_job_takes_over_its_own_lock_from_another_host(finished
     assert main(["run", str(sweep), "--store", str(store), "--resume", "--quiet"]) == 0
     assert not lock.exists()
     capsys.readouterr()
+
+
+def test_a_write_error_names_the_path_and_leaves_the_cells_pending(finished_store, monkeypatch, capsys):
+    from rnnsweep import store as zstore
+
+    sweep, store = finished_store
+
+    def full_disk(group, *args):
+        raise OSError(28, "No space left on device", str(store / "one" / "loss"))
+
+    monkeypatch.setattr(zstore, "write_block", full_disk)
+    assert main(["run", str(sweep), "--store", str(store), "--overwrite", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and str(store / "one" / "loss") in err and "--resume" in err
+    assert (zstore.read_status(zstore.open_group(store, "one")) == 0).all()
