@@ -66,8 +66,8 @@ def submit(sweep_path: str | Path, store_path: str | Path, n_parts: int, folder:
     executor.update_parameters(**params)
     sweep_path, store_path = str(Path(sweep_path).resolve()), str(Path(store_path).resolve())
     plugins = tuple(str(Path(p).resolve()) if Path(p).is_file() else p for p in plugins)
-    jobs = executor.map_array(_requeueable(submitit), [sweep_path] * n_parts, [store_path] * n_parts, list(range(n_parts)),
-                              [n_parts] * n_parts, [plugins] * n_parts)
+    jobs = executor.map_array(_requeueable(submitit), [sweep_path] * n_parts, [store_path] * n_parts,
+                              list(range(n_parts)), [n_parts] * n_parts, [plugins] * n_parts)
     print(f"rnnsweep: submitted {n_parts} parts of {sweep.name!r} to {executor.cluster} "
           f"(jobs {', '.join(str(j.job_id) for j in jobs)}); logs in {folder}", file=sys.stderr)
     if wait:

@@ -3,10 +3,10 @@
 Model families, tasks and the ``[train]``/``[run]`` tables are frozen dataclasses whose fields have
 defaults; model families and tasks subclass :class:`Settings`, which makes every subclass a frozen
 dataclass without a decorator. :func:`build` makes one from a TOML table: unknown keys, wrong types
-and impossible values raise ``ValueError("<table>.<field>: ...")``; every float must be finite (``inf`` only where the
-default is ``inf``, meaning "no limit"), integers fit int32 and strings :data:`limits.MAX_STRING_CHARS`.
-:func:`describe` lists a class's
-settings and defaults, for ``rnnsweep list``.
+and impossible values raise ``ValueError("<table>.<field>: ...")``. Every float must be finite
+(``inf`` only where the default is ``inf``, meaning "no limit"), integers must fit int32 and strings
+:data:`limits.MAX_STRING_CHARS`. :func:`describe` lists a class's settings and defaults, for
+``rnnsweep list``.
 """
 
 from __future__ import annotations
