@@ -49,6 +49,7 @@ def reference(tmp_path_factory):
     return sweep, store
 
 
+@pytest.mark.slow  # 40 s; sharding itself stays guarded by test_sharded_block_program_has_no_collectives
 def test_four_simulated_devices_give_the_same_store(reference, tmp_path):
     sweep, one = reference
     four = tmp_path / "four.zarr"
@@ -138,6 +139,7 @@ def test_slurm_array_variables_select_the_part(reference, tmp_path):
     np.testing.assert_array_equal(status, expected)
 
 
+@pytest.mark.slow  # 27 s; kill and resume stay guarded by tests/test_cli.py, parts by the concurrent-parts test
 def test_killed_part_is_rerun_alone(reference, tmp_path):
     sweep, one = reference
     store = tmp_path / "killed.zarr"
