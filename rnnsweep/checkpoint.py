@@ -19,12 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
 import jax
 import numpy as np
+
+from . import store
 
 FOLDER = "_checkpoints"
 
@@ -43,16 +44,11 @@ def save(path: Path, meta: dict[str, Any], states: Any, curves: np.ndarray) -> N
     """Write a checkpoint atomically: a temporary file of a unique name, then a rename over ``path``
     (its folder must exist: :func:`rnnsweep.store.side_folder`)."""
     leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(states)]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, meta=np.array(json.dumps(meta)), curves=curves, n_leaves=np.array(len(leaves)),
-                     **{f"leaf_{i}": leaf for i, leaf in enumerate(leaves)})
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with store.replacing(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, meta=np.array(json.dumps(meta)), curves=curves, n_leaves=np.array(len(leaves)),
+                 **{f"leaf_{i}": leaf for i, leaf in enumerate(leaves)})
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def load(path: Path, like: Any) -> tuple[dict[str, Any], Any, np.ndarray]:
@@ -75,7 +71,7 @@ def read_meta(path: Path) -> dict[str, Any]:
         return json.loads(str(data["meta"]))
 
 
-def saved(store_path: str | Path, sweep_name: str) -> list[Path]:
-    """The checkpoint files of a sweep (not the temporary files of an interrupted write)."""
-    where = Path(store_path) / sweep_name / FOLDER
-    return sorted(p for p in where.glob("*.npz")) if where.is_dir() else []
+def saved(folder: Path) -> list[Path]:
+    """The checkpoint files in a sweep's checkpoint folder (not the temporary files of an
+    interrupted write)."""
+    return sorted(folder.glob("*.npz"))

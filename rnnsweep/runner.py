@@ -93,12 +93,12 @@ def _train_pending(sweep: Sweep, store_path, group, resumed: bool, block_size: i
     status = store.read_status(group)
     pending = [u for u in candidates if np.any(status[u.index] == Status.PENDING)]
     n_devices = len(jax.devices())
-    resumed_blocks = _checkpointed_blocks(store_path, sweep, pending, n_devices, log)
+    folder = store.side_folder(store_path, sweep.name, checkpoint.FOLDER)
+    resumed_blocks = _checkpointed_blocks(folder, pending, n_devices, log)
     taken = {_key(u.index) for plan in resumed_blocks for u in plan.block.units}
     # the blocks recorded by the run that started this store (or part): the same cells in the same
     # blocks with the same padding, whatever --block-size or machine resumes it
-    plan_file = store.side_folder(store_path, sweep.name, checkpoint.FOLDER) / (
-        f"plan-part-{part[0]}-of-{part[1]}.json" if part else "plan-run.json")
+    plan_file = folder / (f"plan-part-{part[0]}-of-{part[1]}.json" if part else "plan-run.json")
     recorded = [p for p in _recorded_blocks(plan_file, pending, n_devices) if not taken & _keys(p)]
     taken |= {k for p in recorded for k in _keys(p)}
     size = schedule.block_size(sweep, block_size)
@@ -122,8 +122,7 @@ def _train_pending(sweep: Sweep, store_path, group, resumed: bool, block_size: i
         return RunReport(0, 0, 0, 0, time.perf_counter() - t_start)
 
     executor = Executor(Trainer(sweep.model, sweep.task, sweep.train))
-    saver = Checkpointer(store.side_folder(store_path, sweep.name, checkpoint.FOLDER),
-                         60 * sweep.run.checkpoint_minutes, stop_requested)
+    saver = Checkpointer(folder, 60 * sweep.run.checkpoint_minutes, stop_requested)
     bar = tqdm(total=total_work, unit="net-epoch", unit_scale=True, disable=not progress, dynamic_ncols=True,
                desc=sweep.name, file=sys.stderr)
     cells_done = 0
@@ -176,9 +175,7 @@ class Checkpointer:
     def boundary(self, plan: BlockPlan, states, pieces: list, next_epoch: int) -> None:
         stop = self.stop_requested()
         if stop or time.monotonic() - self.last >= self.interval_s:
-            b = plan.block
-            meta = {"units": [checkpoint.unit_key(u.index) for u in b.units], "n_padded": plan.n_padded,
-                    "n_steps_max": b.n_steps_max, "n_epochs_max": b.n_epochs_max, "next_epoch": next_epoch}
+            meta = {**_plan_record(plan), "next_epoch": next_epoch}
             checkpoint.save(self.folder / plan.checkpoint_name(), meta, states, np.concatenate(pieces, axis=1))
             self.last = time.monotonic()
             self.count += 1
@@ -201,6 +198,21 @@ def _plan_record(plan: BlockPlan) -> dict:
             "n_steps_max": b.n_steps_max, "n_epochs_max": b.n_epochs_max}
 
 
+def _plan_from_record(record: dict, by_key: dict, n_devices: int) -> BlockPlan | None:
+    """A recorded block (a plan record, or a checkpoint's) rebuilt from the pending units, or None when
+    one of its units is not pending here (finished, or another part's), when the record does not
+    parse, or when these devices cannot split its padded size."""
+    try:
+        units = [by_key.get(json.dumps(k)) for k in record["units"]]
+        if None in units:
+            return None
+        block = Block(tuple(units), int(record["n_steps_max"]), int(record["n_epochs_max"]))
+        n_padded = int(record["n_padded"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return BlockPlan(block, n_padded) if n_padded % n_devices == 0 and n_padded >= block.n_cells else None
+
+
 def _recorded_blocks(plan_file: Path, pending: list, n_devices: int) -> list[BlockPlan]:
     """The recorded blocks whose units are all still pending (and that these devices can split)."""
     try:
@@ -208,38 +220,23 @@ def _recorded_blocks(plan_file: Path, pending: list, n_devices: int) -> list[Blo
     except (OSError, ValueError):
         return []
     by_key = {_key(u.index): u for u in pending}
-    plans = []
-    for r in records if isinstance(records, list) else []:
-        try:
-            units = [by_key.get(json.dumps(k)) for k in r["units"]]
-            if None in units:
-                continue  # finished, or not this run's
-            block = Block(tuple(units), int(r["n_steps_max"]), int(r["n_epochs_max"]))
-            if int(r["n_padded"]) % n_devices == 0 and int(r["n_padded"]) >= block.n_cells:
-                plans.append(BlockPlan(block, int(r["n_padded"])))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return plans
+    plans = [_plan_from_record(r, by_key, n_devices) for r in (records if isinstance(records, list) else [])]
+    return [p for p in plans if p is not None]
 
 
-def _checkpointed_blocks(store_path, sweep: Sweep, pending: list, n_devices: int,
-                         log: Callable[[str], None]) -> list[BlockPlan]:
+def _checkpointed_blocks(folder: Path, pending: list, n_devices: int, log: Callable[[str], None]) -> list[BlockPlan]:
     """The blocks saved in flight whose units are all still pending here, rebuilt as they were."""
     by_key = {_key(u.index): u for u in pending}
     plans = []
-    for path in checkpoint.saved(store_path, sweep.name):
+    for path in checkpoint.saved(folder):
         try:
             meta = checkpoint.read_meta(path)
-            units = [by_key.get(json.dumps(k)) for k in meta["units"]]
         except Exception as e:  # noqa: BLE001 - an unreadable checkpoint is only a lost head start
             log(f"rnnsweep: ignoring the unreadable checkpoint {path} ({type(e).__name__})")
             continue
-        if None in units or meta["n_padded"] % n_devices:
-            continue  # another part's block, a finished one, or one that cannot be split over these devices
-        block = Block(tuple(units), meta["n_steps_max"], meta["n_epochs_max"])
-        plan = BlockPlan(block, meta["n_padded"], path)
-        if plan.checkpoint_name() == path.name:
-            plans.append(plan)
+        plan = _plan_from_record(meta, by_key, n_devices)
+        if plan is not None and plan.checkpoint_name() == path.name:
+            plans.append(dataclasses.replace(plan, resume_from=path))
     return plans
 
 

@@ -315,14 +315,25 @@ def _slurm_job() -> str | None:
     return f"{job}_{task}" if job and task else job
 
 
-def write_json_atomically(file: Path, value: Any) -> None:
-    """Write through a temporary file of a name no other process uses, then rename over ``file``."""
+@contextlib.contextmanager
+def replacing(file: Path):
+    """Yield a temporary path of a name no other process uses, beside ``file``; when the block ends
+    without an error, rename it over ``file`` (atomic: readers see the old file or the new one, and a
+    kill mid-write leaves the old one whole). The temporary file never outlives the block."""
     tmp = file.with_name(f".{file.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
-        tmp.write_text(json.dumps(value, indent=1))
-        tmp.replace(file)
-    except OSError as e:
+        yield tmp
+        os.replace(tmp, file)
+    finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_json_atomically(file: Path, value: Any) -> None:
+    """Write ``value`` as JSON through :func:`replacing`."""
+    try:
+        with replacing(file) as tmp:
+            tmp.write_text(json.dumps(value, indent=1))
+    except OSError as e:
         raise StoreError(f"{file}: cannot write ({e.strerror})") from None
 
 

@@ -24,7 +24,7 @@ def edit(text: str, setting: str, value: str | None) -> str:
         header = re.fullmatch(r"\[(\w+)\]", line.strip())
         if header:
             if current == section and not done and value is not None:
-                out.insert(len(out) - 0, f"{key} = {value}")
+                out.append(f"{key} = {value}")
                 done = True
             current = header.group(1)
             out.append(line)
