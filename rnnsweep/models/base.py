@@ -9,7 +9,9 @@ so that the parts that do not depend on the state run as large matmuls outside t
 * ``drive(params, inputs, noise)``: the state-independent input to every step at once;
 * ``prepare(params)``: whatever the update needs from the parameters, computed once per sequence
   (the leaky families' ``W_rec^T``, a low-rank ``m n^T``); by default the parameters themselves;
-* ``update(prepared, state, drive_t) -> state``: the sequential part;
+* ``update(prepared, state, drive_t) -> state``: the sequential part (run over all steps by
+  :meth:`AbstractModel.scan`, which a family may replace with an equivalent that has a cheaper
+  gradient);
 * ``read(params, states) -> outputs``: the outputs, read from the state *before* each update.
 
 The base class writes the scan once (:meth:`AbstractModel.run`) and composes the pieces into
@@ -145,14 +147,21 @@ class AbstractModel(Settings, abc.ABC):
     def run(self, params: Params, inputs: jax.Array, noise: jax.Array | None, state0: State) -> tuple[jax.Array, jax.Array]:
         """Run ``T`` steps from ``state0``. Returns ``(rates, outputs)``, time-major: ``rates[t]`` is
         the observed state *before* the update at step ``t`` and ``outputs[t]`` is read from it."""
-        drive = self.drive(params, inputs, noise)
-        prepared = self.prepare(params)
+        states = self.scan(self.prepare(params), state0, self.drive(params, inputs, noise))
+        return self.rates(states), self.read(params, states)
+
+    def scan(self, prepared: Any, state0: State, drive: Any, unroll: int | None = None) -> State:
+        """The states *before* each step's update (time-major), from ``state0`` and the drive of
+        every step. Default: :meth:`update` in a ``lax.scan``, differentiated by autodiff. A family
+        may override it with a faster equivalent (the leaky families' hand-written gradient,
+        :mod:`.leaky_scan`); it must equal this one to float rounding. ``unroll``: steps per loop
+        iteration (``lax.scan``'s; default 1, or the family's own ``scan_unroll`` setting)."""
 
         def body(state, drive_t):
             return self.update(prepared, state, drive_t), state
 
-        _, states = jax.lax.scan(body, state0, drive)
-        return self.rates(states), self.read(params, states)
+        _, states = jax.lax.scan(body, state0, drive, unroll=unroll or 1)
+        return states
 
     def step(self, params: Params, state: State, inputs: jax.Array, noise: jax.Array | None = None) -> tuple[State, jax.Array]:
         """One step from ``state`` with ``inputs`` (B, I): ``(next state, output read from state)``."""

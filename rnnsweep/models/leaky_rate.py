@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
 from ..settings import one_of, positive
 from .base import AbstractModel, Params, step_noise
+from .leaky_scan import leaky_states
 
 READOUTS = ("sigmoid", "linear")
 NOISE_RNGS = ("rbg", "threefry")
+RECURRENT_GRADS = ("after_scan", "autodiff")
 
 
 def xavier_uniform(key: jax.Array, fan_out: int, fan_in: int, dtype: Any) -> jax.Array:
@@ -51,6 +53,14 @@ class AbstractLeakyRNN(AbstractModel):
     readout: str = "sigmoid"
     init_state_scale: float = 0.1
     noise_rng: str = "threefry"  # generator of the per-step noise; "rbg" is faster but not vmap-exact
+    # How the recurrence is differentiated: "after_scan" (a hand-written VJP, .leaky_scan: only the
+    # state gradient is sequential, dW_rec is one matmul over all steps and trials) or "autodiff"
+    # (JAX differentiates the scan; dW_rec accumulates step by step). Equal to float rounding.
+    recurrent_grad: str = "autodiff"
+    # Steps per iteration of the time loop (lax.scan's unroll): fewer, larger loop iterations (fewer
+    # kernel launches and loop round trips on a GPU); the same arithmetic in the same order.
+    scan_unroll: int = 1
+    settings_added: ClassVar[dict[str, Any]] = {"recurrent_grad": "autodiff", "scan_unroll": 1}
 
     # --- what each leaky family defines ---------------------------------------------------------
     @abc.abstractmethod
@@ -84,6 +94,8 @@ class AbstractLeakyRNN(AbstractModel):
             )
         one_of("model.readout", self.readout, READOUTS)
         one_of("model.noise_rng", self.noise_rng, NOISE_RNGS)
+        one_of("model.recurrent_grad", self.recurrent_grad, RECURRENT_GRADS)
+        positive("model.scan_unroll", self.scan_unroll, integer=True)
         self.check_family()
 
     def init(self, key: jax.Array, dtype: Any = jnp.float32, **cell_args: Any) -> Params:
@@ -120,6 +132,12 @@ class AbstractLeakyRNN(AbstractModel):
     def update(self, w_rec_t: jax.Array, state: jax.Array, drive_t: jax.Array) -> jax.Array:
         a = self.alpha
         return (1 - a) * state + a * jnp.tanh(state @ w_rec_t + drive_t)
+
+    def scan(self, w_rec_t: jax.Array, state0: jax.Array, drive: jax.Array, unroll: int | None = None) -> jax.Array:
+        unroll = unroll or self.scan_unroll
+        if self.recurrent_grad == "autodiff":
+            return super().scan(w_rec_t, state0, drive, unroll)
+        return leaky_states(w_rec_t, state0, drive, self.alpha, unroll)
 
     def read(self, params: Params, states: jax.Array) -> jax.Array:
         z = states @ params["W_out"].T + params["b_out"]
