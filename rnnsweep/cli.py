@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from . import compile_cache
 from .limits import LimitError
 from .registry import PluginError, load_plugins
 from .store import StoreError
@@ -390,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    compile_cache.enable()
     try:
         load_plugins(_plugins(args))
         return args.func(args)

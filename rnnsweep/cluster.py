@@ -18,10 +18,12 @@ from typing import Any
 def run_part(sweep_path: str, store_path: str, part: int, n_parts: int, plugins: tuple[str, ...] = ()) -> dict[str, Any]:
     """Train one part (what each array task runs), after loading the same plug-ins as the submitting
     command. Returns the run report as a dict."""
+    from . import compile_cache
     from .registry import load_plugins
     from .runner import run_sweep
     from .sweep import load_sweep
 
+    compile_cache.enable()
     load_plugins(plugins)
     report = run_sweep(load_sweep(sweep_path), store_path, part=(part, n_parts), progress=False)
     return {"part": part, "parts": n_parts, "cells_trained": report.cells_trained, "wall_time_s": report.wall_time_s}

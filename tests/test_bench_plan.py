@@ -83,3 +83,29 @@ def test_bench_cli_runs_and_handles_the_torch_baseline(tmp_path):
         assert data["torch"][0]["processes"] >= 1  # the baseline ran in its own worker processes
     else:
         assert "PyTorch is not installed" in proc.stderr and data["torch"] == []
+
+
+def test_compile_cache_location_follows_the_documented_order(tmp_path):
+    from rnnsweep import compile_cache
+
+    home = {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    assert compile_cache.location(home) == tmp_path / "xdg" / "rnnsweep" / "jax"
+    assert compile_cache.location({**home, "JAX_COMPILATION_CACHE_DIR": "/x"}) is None  # JAX's own setting
+    assert compile_cache.location({**home, compile_cache.ENV: str(tmp_path / "c"), "JAX_COMPILATION_CACHE_DIR": "/x"}) \
+        == tmp_path / "c"
+    assert compile_cache.location({**home, compile_cache.ENV: "OFF"}) is None
+
+
+def test_compile_cache_is_switched_on_in_jax(tmp_path):
+    import jax
+
+    from rnnsweep import compile_cache
+
+    before = jax.config.jax_compilation_cache_dir
+    try:
+        assert compile_cache.enable({compile_cache.ENV: str(tmp_path / "cache")}) == tmp_path / "cache"
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache")
+        assert (tmp_path / "cache").is_dir()
+        assert compile_cache.enable({compile_cache.ENV: "off"}) is None
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)
