@@ -21,18 +21,25 @@ def arrays(store, group):
     return {name: np.asarray(a[...]) for name, a in g.arrays()}
 
 
-def test_run_info_xarray_and_refusal(tmp_path, write_sweep):
+def test_run_info_xarray_and_refusal(tmp_path, write_sweep, capsys):
+    from rnnsweep.cli import main
+
+    def cli(*args):  # the same CLI code in process (a real subprocess runs the first command)
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
     sweep = write_sweep(tiny_sweep_text(epochs="6"))
     store = tmp_path / "s.zarr"
     proc = run_cli("run", sweep, "--store", store)
     assert proc.returncode == 0, proc.stderr
     assert "network-epochs/s" in proc.stderr and "net-epoch" in proc.stderr  # progress bar and summary
-    info = run_cli("info", store, "--json")
-    data = json.loads(info.stdout)
+    code, out, _ = cli("info", store, "--json")
+    data = json.loads(out)
     assert data["status"]["done"] == 8 and data["progress"] == 1.0
     assert data["grid"]["lr"] == [0.4, 0.1]
     assert data["provenance"]["jax_version"] and data["provenance"]["wall_time_s"] > 0
-    assert "tiny" in run_cli("info", store).stdout
+    assert "tiny" in cli("info", store)[1]
 
     xr = pytest.importorskip("xarray")
     ds = xr.open_zarr(store, group="tiny")
@@ -43,16 +50,16 @@ def test_run_info_xarray_and_refusal(tmp_path, write_sweep):
     assert "sweep_text" in ds.attrs and ds.attrs["git_commit"]
 
     before = arrays(store, "tiny")
-    again = run_cli("run", sweep, "--store", store)
-    assert again.returncode == 2 and "--resume" in again.stderr and "--overwrite" in again.stderr
+    code, _, err = cli("run", sweep, "--store", store)
+    assert code == 2 and "--resume" in err and "--overwrite" in err
     for name, value in arrays(store, "tiny").items():
         np.testing.assert_array_equal(value, before[name])
-    assert "nothing to do" in run_cli("run", sweep, "--store", store, "--resume").stderr
-    assert run_cli("run", sweep, "--store", store, "--overwrite", "--quiet").returncode == 0
+    assert "nothing to do" in cli("run", sweep, "--store", store, "--resume")[2]
+    assert cli("run", sweep, "--store", store, "--overwrite", "--quiet")[0] == 0
 
     other = write_sweep(tiny_sweep_text(epochs="7"), "other.toml")
-    mismatch = run_cli("run", other, "--store", store, "--resume")
-    assert mismatch.returncode == 2 and "different sweep" in mismatch.stderr
+    code, _, err = cli("run", other, "--store", store, "--resume")
+    assert code == 2 and "different sweep" in err
 
 
 KILL_SWEEP = dict(n_neurons=16, epochs="150", chunk_epochs=25, n_seeds=2, lrs="[0.5, 0.4, 0.3, 0.2, 0.1, 0.05]",
