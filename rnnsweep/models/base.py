@@ -190,19 +190,6 @@ def get_family(name: str) -> type[AbstractModel]:
     return REGISTRY.get(name, "model.family")
 
 
-def step_noise(key: jax.Array, n_steps: int, shape: tuple[int, ...], dtype: Any, rng: str = "threefry") -> jax.Array:
-    """Standard normal noise (n_steps, *shape); step ``t`` depends only on ``(key, t)``, so the first
-    ``T`` steps are the same whatever the padded length.
-
-    ``"threefry"`` (default) is JAX's counter-based generator: exact under ``vmap``, so a cell's noise
-    does not depend on its block. ``"rbg"`` (opt-in) draws with XLA's RngBitGenerator seeded from
-    ``key``: several times cheaper on CPU, where threefry noise is about a third of an epoch's time,
-    but its values change under ``vmap``, so results then depend on how cells are batched."""
-    if rng == "rbg":
-        key = jax.random.key(jax.random.bits(key, dtype=jnp.uint32), impl="rbg")
-    return jax.vmap(lambda t: jax.random.normal(jax.random.fold_in(key, t), shape, dtype))(jnp.arange(n_steps))
-
-
 @functools.lru_cache(maxsize=256)
 def _param_shapes(model: AbstractModel) -> tuple[tuple[str, tuple[int, ...]], ...]:
     shapes = jax.eval_shape(lambda k: model.init(k, jnp.float32, **model.cell_args({})), jax.random.PRNGKey(0))

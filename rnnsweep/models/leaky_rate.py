@@ -22,11 +22,11 @@ import jax
 import jax.numpy as jnp
 
 from ..settings import one_of, positive
-from .base import AbstractModel, Params, step_noise
+from .base import AbstractModel, Params
 from .leaky_scan import leaky_states
+from .noise import NOISE_RNGS, step_noise
 
 READOUTS = ("sigmoid", "linear")
-NOISE_RNGS = ("rbg", "threefry")
 RECURRENT_GRADS = ("after_scan", "autodiff")
 
 
@@ -52,7 +52,7 @@ class AbstractLeakyRNN(AbstractModel):
     noise_std: float = 0.001
     readout: str = "sigmoid"
     init_state_scale: float = 0.1
-    noise_rng: str = "threefry"  # generator of the per-step noise; "rbg" is faster but not vmap-exact
+    noise_rng: str = "threefry"  # generator of the per-step noise (.noise): "hash" is cheaper, "rbg" not vmap-exact
     # How the recurrence is differentiated: "after_scan" (a hand-written VJP, .leaky_scan: only the
     # state gradient is sequential, dW_rec is one matmul over all steps and trials) or "autodiff"
     # (JAX differentiates the scan; dW_rec accumulates step by step). Equal to float rounding.
