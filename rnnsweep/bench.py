@@ -40,12 +40,14 @@ BENCH_SWEEP = """
 name = "bench"
 [model]
 n_neurons = {n}
+{model_extra}
 [task]
 name = "dcd"
 trials_per_cue = 64
 [train]
 epochs = "{epochs}"
 chunk_epochs = {chunk}
+{train_extra}
 [grid]
 seed = {cells}
 lr = [0.01]
@@ -94,32 +96,84 @@ def matmul_peak(sizes=(2048, 4096), repeats: int = 5) -> dict[str, float]:
     return {"gflops": best, "sizes": list(sizes)}
 
 
-def bench_sweep(n_cells: int, n_steps: int, n_neurons: int = 100, chunk: int = 10) -> Sweep:
+def bench_sweep(n_cells: int, n_steps: int, n_neurons: int = 100, chunk: int = 10,
+                variant: dict[str, str] | None = None) -> Sweep:
+    """The benchmark network at ``n_steps`` steps; ``variant`` sets ``model.*`` / ``train.*`` settings
+    (e.g. ``{"train.matmul_precision": "tensorfloat32", "model.recurrent_grad": "autodiff"}``)."""
+    variant = variant or {}
+    extra = {table: "\n".join(f"{k.split('.', 1)[1]} = {json.dumps(v)}" for k, v in variant.items()
+                                if k.startswith(table + "."))
+             for table in ("model", "train")}
     return parse_sweep(BENCH_SWEEP.format(n=n_neurons, epochs=10**6, chunk=chunk, cells=n_cells,
-                                          delay=DELAYS_FOR_STEPS[n_steps]))
+                                          delay=DELAYS_FOR_STEPS[n_steps], model_extra=extra["model"],
+                                          train_extra=extra["train"]))
 
 
 def engine_throughput(n_cells: int, n_steps: int, chunk: int = 10, min_time: float = 3.0,
-                      n_neurons: int = 100) -> dict[str, float]:
-    """Network-epochs/s of one block of ``n_cells`` (compile excluded)."""
-    sweep = bench_sweep(n_cells, n_steps, n_neurons, chunk)
+                      n_neurons: int = 100, variant: dict[str, str] | None = None) -> dict[str, Any]:
+    """Network-epochs/s of one block of ``n_cells`` (compile excluded), and the block program's
+    memory: XLA's own account of the compiled chunk program (``compiled_bytes``: arguments, outputs
+    and temporaries) beside the memory rule (``rule_bytes``: ``schedule.bytes_per_cell`` x cells)."""
+    sweep = bench_sweep(n_cells, n_steps, n_neurons, chunk, variant)
     trainer = Executor(Trainer(sweep.model, sweep.task, sweep.train))
     hypers = schedule.cell_hypers(sweep, sweep.cells())
     states = trainer.init_block(hypers)
     t0 = time.perf_counter()
-    states, _ = trainer.run_chunk(states, hypers, 0, n_steps)
-    jax.block_until_ready(states)
-    compile_s = time.perf_counter() - t0
-    done, t0 = 0, time.perf_counter()
-    while True:
-        states, _ = trainer.run_chunk(states, hypers, chunk * (done + 1), n_steps)
+    program, memory = trainer.compile_chunk(states, hypers, n_steps)
+    with trainer.numerics():
+        states, _ = program(states, hypers, jnp.int32(0))
         jax.block_until_ready(states)
-        done += 1
-        if time.perf_counter() - t0 >= min_time:
-            break
+        compile_s = time.perf_counter() - t0
+        done, t0 = 0, time.perf_counter()
+        while True:
+            states, _ = program(states, hypers, jnp.int32(chunk * (done + 1)))
+            jax.block_until_ready(states)
+            done += 1
+            if time.perf_counter() - t0 >= min_time:
+                break
     rate = n_cells * chunk * done / (time.perf_counter() - t0)
     return {"cells": n_cells, "steps": n_steps, "net_epochs_per_s": rate, "compile_s": compile_s,
-            "gflops": rate * flops_per_network_epoch(n_steps, n_neurons) / 1e9}
+            "gflops": rate * flops_per_network_epoch(n_steps, n_neurons) / 1e9, "variant": dict(variant or {}),
+            "compiled_bytes": memory, "rule_bytes": n_cells * schedule.bytes_per_cell(sweep, n_steps),
+            "device_peak_bytes": _device_peak_bytes()}
+
+
+def epoch_breakdown(n_cells: int, n_steps: int, min_time: float = 2.0, n_neurons: int = 100,
+                    variant: dict[str, str] | None = None) -> dict[str, Any]:
+    """Where an epoch's time goes: milliseconds per epoch of a block of ``n_cells`` for the noise
+    alone, the forward pass (loss and metrics), and forward + backward (gradient), each compiled on
+    its own; compare with a full training epoch (:func:`engine_throughput`: plus the optimiser, the
+    divergence checks and the epoch loop)."""
+    sweep = bench_sweep(n_cells, n_steps, n_neurons, variant=variant)
+    ex = Executor(Trainer(sweep.model, sweep.task, sweep.train))
+    trainer, model = ex.trainer, sweep.model
+    hypers = jax.tree_util.tree_map(jnp.asarray, schedule.cell_hypers(sweep, sweep.cells()))
+    params = ex.init_block(hypers).params
+    epoch = jnp.int32(3)
+    parts = {
+        "noise": lambda p, h: model.sample_noise(h.data_key, n_steps, sweep.task.n_trials),
+        "forward": lambda p, h: trainer.epoch_loss(p, h, epoch, n_steps),
+        "forward_backward": lambda p, h: jax.value_and_grad(trainer.epoch_loss, has_aux=True)(p, h, epoch, n_steps),
+    }
+    out: dict[str, Any] = {"cells": n_cells, "steps": n_steps, "variant": dict(variant or {})}
+    with ex.numerics():
+        for name, fn in parts.items():
+            f = jax.jit(jax.vmap(fn))
+            jax.block_until_ready(f(params, hypers))
+            done, t0 = 0, time.perf_counter()
+            while done < 3 or time.perf_counter() - t0 < min_time:
+                jax.block_until_ready(f(params, hypers))
+                done += 1
+            out[f"{name}_ms"] = 1e3 * (time.perf_counter() - t0) / done
+    return out
+
+
+def _device_peak_bytes() -> int | None:
+    """The device allocator's high-water mark so far (GPUs; None where not reported)."""
+    try:
+        return (jax.devices()[0].memory_stats() or {}).get("peak_bytes_in_use")
+    except Exception:  # CPU devices may not report memory
+        return None
 
 
 def single_throughput(n_steps: int, n_networks: int = 3, epochs: int = 20, n_neurons: int = 100) -> dict[str, float]:

@@ -73,6 +73,20 @@ class Executor:
             return self._run_chunk(states, hypers, jnp.int32(epoch0), n_steps_max=n_steps_max,
                                    n_epochs=self.chunk_epochs)
 
+    def compile_chunk(self, states: CellState, hypers: CellHyper, n_steps_max: int):
+        """The block's chunk program compiled ahead of time: ``(program, bytes)``. ``program(states,
+        hypers, epoch0)`` does what :meth:`run_chunk` does (call it inside :meth:`numerics`);
+        ``bytes`` is XLA's own account of its memory (arguments + outputs + temporaries - aliased),
+        or None where the backend does not report it."""
+        with self.numerics():
+            compiled = self._run_chunk.lower(states, hypers, jnp.int32(0), n_steps_max=n_steps_max,
+                                             n_epochs=self.chunk_epochs).compile()
+        stats = compiled.memory_analysis()
+        if stats is None:
+            return compiled, None
+        return compiled, int(stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+                             - stats.alias_size_in_bytes)
+
     def train_single(self, hyper: CellHyper, n_steps_max: int, n_epochs_max: int) -> tuple[CellState, jax.Array]:
         """The single-network trainer, compiled."""
         with self.numerics():
