@@ -70,7 +70,7 @@ def plan_figures(sweep: "Sweep") -> dict[str, float]:
         "network_epochs": sum(c.n_epochs for c in cells),
         "store_bytes": store_bytes(sweep, cells),
         "bytes_per_cell": schedule.bytes_per_cell(sweep, longest),
-        "device_bytes": schedule.MEMORY_FRACTION * schedule.device_memory(),
+        "device_bytes": schedule.memory_fraction() * schedule.device_memory(),
         "longest_trial_steps": longest,
     }
 

@@ -116,6 +116,12 @@ class AbstractModel(Settings, abc.ABC):
     def flops_per_step(self, n_trials: int) -> float:
         """Multiply-adds x 2 of one forward step of a batch (drive, update and readout)."""
 
+    def saved_arrays(self, platform: str) -> float:
+        """How many arrays of (steps x trials x :meth:`state_size`) floats a block keeps per cell for
+        the backward pass on ``platform`` ("cpu", "gpu", ...): the memory rule's multiplier
+        (``schedule.bytes_per_cell``). Default 8, a safe figure for a family that was not measured."""
+        return 8.0
+
     def sample_noise(self, key: jax.Array, n_steps: int, n_trials: int, dtype: Any = jnp.float32) -> jax.Array | None:
         """Noise of every step of a batch; step ``t``'s draw must depend on ``(key, t)`` only, so that
         padding a trial changes nothing. Default: no noise."""

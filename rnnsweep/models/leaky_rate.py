@@ -149,5 +149,14 @@ class AbstractLeakyRNN(AbstractModel):
     def state_size(self) -> int:
         return self.n_neurons
 
+    def saved_arrays(self, platform: str) -> float:
+        # Fitted to XLA's memory analysis of the compiled block programs (N = 100, 128 trials, T = 16 to
+        # 96; benchmarks/results/h200 and docs/performance.md). GPU: 5.1-5.3 arrays whatever the
+        # settings, 6.1 with scan_unroll = 4. CPU: 5.4 with the hand-written gradient and hash noise,
+        # +2 with autodiff's gradient, +3 with threefry noise (the generator's temporaries over all steps).
+        if platform != "cpu":
+            return 6.5
+        return 6.0 + 2.0 * (self.recurrent_grad == "autodiff") + 3.0 * (self.noise_rng == "threefry")
+
     def flops_per_step(self, n_trials: int) -> float:
         return 2.0 * n_trials * self.n_neurons * (self.n_neurons + self.n_inputs + self.n_outputs)
