@@ -31,6 +31,7 @@ import numpy as np
 
 from . import schedule
 from .executor import Executor
+from .plan import speed_settings
 from .sweep import Sweep, parse_sweep
 from .train import Trainer
 
@@ -134,6 +135,7 @@ def engine_throughput(n_cells: int, n_steps: int, chunk: int = 10, min_time: flo
     rate = n_cells * chunk * done / (time.perf_counter() - t0)
     return {"cells": n_cells, "steps": n_steps, "net_epochs_per_s": rate, "compile_s": compile_s,
             "gflops": rate * flops_per_network_epoch(n_steps, n_neurons) / 1e9, "variant": dict(variant or {}),
+            "settings": speed_settings(sweep),
             "compiled_bytes": memory, "rule_bytes": n_cells * schedule.bytes_per_cell(sweep, n_steps),
             "device_peak_bytes": _device_peak_bytes()}
 
@@ -198,13 +200,16 @@ def max_cells_for_memory(n_steps: int) -> int:
 def run_benchmarks(steps=(16, 46, 96), sizes=(1, 8, 64, 512), min_time: float = 3.0,
                    torch_fn: Callable[[int], dict] | None = None,
                    log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
-                   peak_sizes=(2048, 4096)) -> dict[str, Any]:
-    """The whole comparison; ``torch_fn(n_steps)`` runs the PyTorch baseline when given."""
+                   peak_sizes=(2048, 4096), peers: dict[str, Callable[[int], dict]] | None = None,
+                   variants: dict[str, dict] | None = None, variant_cells: int = 8) -> dict[str, Any]:
+    """The whole comparison; ``torch_fn(n_steps)`` runs the PyTorch per-network baseline when given,
+    ``peers[label](n_steps)`` any other peer (e.g. the PyTorch ensembles), and ``variants[label]``
+    (settings over the defaults, see :func:`bench_sweep`) the engine at ``variant_cells`` cells."""
     result: dict[str, Any] = {"machine": machine_info(), "flops_per_network_epoch": "6 * 128 * T * N * (N + 2 + 2)",
                               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     result["peak"] = matmul_peak(peak_sizes)
     log(f"matmul peak: {result['peak']['gflops']:.1f} GFLOP/s")
-    result["engine"], result["single"], result["torch"] = [], [], []
+    result["engine"], result["single"], result["torch"], result["peers"] = [], [], [], []
     for n_steps in steps:
         cap = max_cells_for_memory(n_steps)
         for n in sizes:
@@ -223,6 +228,15 @@ def run_benchmarks(steps=(16, 46, 96), sizes=(1, 8, 64, 512), min_time: float = 
             t = torch_fn(n_steps)
             result["torch"].append(t)
             log(f"torch per-network T={n_steps}: {t['net_epochs_per_s']:.1f} net-epochs/s on {t['processes']} processes")
+        for label, variant in (variants or {}).items():
+            r = engine_throughput(variant_cells, n_steps, min_time=min_time, variant=variant)
+            r["fraction_of_peak"] = r["gflops"] / result["peak"]["gflops"]
+            result["peers"].append({"label": f"engine, {label}", **r})
+            log(f"engine ({label}) T={n_steps} cells={variant_cells}: {r['net_epochs_per_s']:.1f} net-epochs/s")
+        for label, fn in (peers or {}).items():
+            r = fn(n_steps)
+            result["peers"].append({"label": label, **r})
+            log(f"{label} T={n_steps}: {r['net_epochs_per_s']:.1f} net-epochs/s")
     best = {n_steps: max((r["net_epochs_per_s"] for r in result["engine"] if r["steps"] == n_steps), default=None)
             for n_steps in steps}
     result["summary"] = []
@@ -236,6 +250,8 @@ def run_benchmarks(steps=(16, 46, 96), sizes=(1, 8, 64, 512), min_time: float = 
             row["vs_torch"] = best[n_steps] / torch_row["net_epochs_per_s"]
         if best[n_steps]:
             row["fraction_of_peak"] = best[n_steps] * flops_per_network_epoch(n_steps) / 1e9 / result["peak"]["gflops"]
+            row["vs_peers"] = {p["label"]: best[n_steps] / p["net_epochs_per_s"]
+                               for p in result["peers"] if p["steps"] == n_steps}
         result["summary"].append(row)
     return result
 
@@ -272,6 +288,13 @@ def write_results(result: dict[str, Any], out: str | Path, command: str) -> list
         lines.append(f"| {row['steps']} | {row['engine_best']:.1f} | {single:.1f} | {torch_cell} | "
                      f"{row.get('vs_single', float('nan')):.1f}x | {vs_torch} | "
                      f"{100 * row.get('fraction_of_peak', float('nan')):.0f}% |")
+    if result.get("peers"):
+        lines += ["", "Other configurations and peers, same run (engine best above / this):", "",
+                  "| steps T | what | network-epochs/s | engine best / this |", "|---|---|---|---|"]
+        for p in result["peers"]:
+            best = next((r["engine_best"] for r in result["summary"] if r["steps"] == p["steps"]), None)
+            ratio = f"{best / p['net_epochs_per_s']:.2f}x" if best else "-"
+            lines.append(f"| {p['steps']} | {p['label']} | {p['net_epochs_per_s']:.1f} | {ratio} |")
     (out / "benchmarks.md").write_text("\n".join(lines) + "\n")
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for k, n_steps in enumerate(sorted({r["steps"] for r in result["engine"]})):

@@ -26,33 +26,71 @@ REFERENCE_NETWORK = LeakyRNN(n_neurons=100, n_inputs=2, n_outputs=2)
 REFERENCE_TRIALS = 128
 
 
+# The settings that change the engine's speed; a benchmark row records them, and a sweep is projected
+# from the rows measured with its own values.
+SPEED_SETTINGS = ("model.recurrent_grad", "model.noise_rng", "model.scan_unroll", "train.matmul_precision")
+# What rows without recorded settings ran with (benchmark files written before rows recorded them):
+# their "variant" is relative to the engine's defaults of that time.
+LEGACY_SETTINGS = {"model.recurrent_grad": "autodiff", "model.noise_rng": "threefry", "model.scan_unroll": 1,
+                   "train.matmul_precision": "highest"}
+
+
+def speed_settings(sweep: Sweep) -> dict:
+    """The sweep's values of :data:`SPEED_SETTINGS` (those its model family has)."""
+    out = {}
+    for key in SPEED_SETTINGS:
+        table, field = key.split(".")
+        value = getattr(sweep.model if table == "model" else sweep.train, field, None)
+        if value is not None:
+            out[key] = value
+    return out
+
+
 @dataclasses.dataclass
 class Throughput:
-    steps: np.ndarray  # measured sequence lengths
-    rates: np.ndarray  # best network-epochs/s at each (reference network)
+    rows: list[tuple[int, float, dict]]  # (sequence length, network-epochs/s, settings) per measurement
     source: str
 
-    def seconds_per_cell_step(self, n_steps: int) -> float:
-        per_step = 1.0 / (self.rates * self.steps)
-        if len(self.steps) == 1:
+    def curve(self, sweep: Sweep | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+        """Best rate per measured length among the rows measured with the sweep's speed settings
+        (all rows if none match, or without a sweep), and a label of what was assumed."""
+        want = speed_settings(sweep) if sweep is not None else {}
+        rows = [r for r in self.rows if all(r[2].get(k, v) == v for k, v in want.items())]
+        label = ", ".join(f"{k.split('.')[1]}={v}" for k, v in want.items()) or "best measured"
+        if not rows:
+            rows, label = self.rows, f"best measured (nothing measured with {label})"
+        steps = sorted({r[0] for r in rows})
+        rates = [max(r[1] for r in rows if r[0] == t) for t in steps]
+        return np.array(steps, float), np.array(rates, float), label
+
+    def seconds_per_cell_step(self, n_steps: int, sweep: Sweep | None = None) -> float:
+        steps, rates, _ = self.curve(sweep)
+        per_step = 1.0 / (rates * steps)
+        if len(steps) == 1:
             return float(per_step[0])
-        return float(np.exp(np.interp(np.log(n_steps), np.log(self.steps), np.log(per_step))))
+        return float(np.exp(np.interp(np.log(n_steps), np.log(steps), np.log(per_step))))
 
     @classmethod
     def from_results(cls, path: str | Path) -> "Throughput":
+        """Engine rows of a benchmarks.json (benchmarks/run.py, ``rnnsweep bench``) or a gpu.json
+        (benchmarks/gpu.sh)."""
         data = json.loads(Path(path).read_text())
-        rows = data["engine"]
-        steps = sorted({r["steps"] for r in rows})
-        rates = [max(r["net_epochs_per_s"] for r in rows if r["steps"] == s) for s in steps]
-        return cls(np.array(steps, float), np.array(rates, float), f"{path} ({data['machine']['device']})")
+        if "engine" in data:
+            found = data["engine"]
+        else:
+            found = [s["value"] for s in data.get("steps", []) if s.get("kind") == "engine" and "value" in s]
+        rows = [(int(r["steps"]), float(r["net_epochs_per_s"]),
+                 r.get("settings") or {**LEGACY_SETTINGS, **r.get("variant", {})}) for r in found]
+        if not rows:
+            raise ValueError(f"{path}: no engine measurements in it")
+        return cls(rows, f"{path} ({(data.get('machine') or {}).get('device')})")
 
     @classmethod
     def calibrate(cls, n_cells: int = 32, n_steps: int = 46) -> "Throughput":
         from .bench import engine_throughput
 
         r = engine_throughput(n_cells, n_steps, min_time=2.0)
-        return cls(np.array([float(n_steps)]), np.array([r["net_epochs_per_s"]]),
-                   f"calibration here ({n_cells} cells, T={n_steps})")
+        return cls([(n_steps, r["net_epochs_per_s"], r["settings"])], f"calibration here ({n_cells} cells, T={n_steps})")
 
 
 def relative_cost(sweep: Sweep) -> float:
@@ -69,14 +107,15 @@ def plan_sweep(sweep: Sweep, throughput: Throughput, block_size: int | None = No
     padded_work = real_work = 0
     for b in blocks:
         cells = schedule.padded_cells(b.n_cells, largest)
-        seconds += cells * b.n_epochs_max * b.n_steps_max * throughput.seconds_per_cell_step(b.n_steps_max) * scale
+        seconds += cells * b.n_epochs_max * b.n_steps_max * throughput.seconds_per_cell_step(b.n_steps_max, sweep) * scale
         padded_work += cells * b.n_epochs_max * b.n_steps_max
         real_work += sum(c.n_epochs * c.n_steps for c in b.cells)
     peak = max(schedule.padded_cells(b.n_cells, largest) * schedule.bytes_per_cell(sweep, b.n_steps_max) for b in blocks)
     return {"sweep": sweep.name, "cells": sweep.n_cells, "blocks": len(blocks), "block_size": size,
             "network_epochs": int(sum(b.network_epochs for b in blocks)),
             "padding_overhead": padded_work / max(real_work, 1) - 1, "hours": seconds / 3600,
-            "peak_memory_gb": peak / 2**30, "store_gb": limits.store_bytes(sweep) / 1e9}
+            "peak_memory_gb": peak / 2**30, "store_gb": limits.store_bytes(sweep) / 1e9,
+            "assumes": throughput.curve(sweep)[2]}
 
 
 def format_plan(rows: list[dict], throughput: Throughput) -> str:
@@ -91,4 +130,7 @@ def format_plan(rows: list[dict], throughput: Throughput) -> str:
                      f"{sum(r['network_epochs'] for r in rows):12.3g} {'':8s} {sum(r['hours'] for r in rows):9.2f} "
                      f"{max(r['peak_memory_gb'] for r in rows):8.2f} {sum(r['store_gb'] for r in rows):9.2f}")
     lines.append("store GB: the results before compression (the curves past each cell's end are not counted)")
+    for assumed in sorted({r["assumes"] for r in rows}):
+        names = ", ".join(r["sweep"] for r in rows if r["assumes"] == assumed)
+        lines.append(f"hours of {names}: measured with {assumed}")
     return "\n".join(lines)

@@ -21,22 +21,25 @@ def test_flop_count_is_the_stated_formula():
 def test_benchmark_run_writes_json_table_and_plot(tmp_path):
     # the same shapes as the CLI test below: the two share their compiled programs
     result = run_benchmarks(steps=(16,), sizes=(1,), min_time=0.05, peak_sizes=(256,), log=lambda s: None,
-                            torch_fn=lambda n: {"steps": n, "net_epochs_per_s": 10.0, "processes": 2})
+                            torch_fn=lambda n: {"steps": n, "net_epochs_per_s": 10.0, "processes": 2},
+                            peers={"a peer": lambda n: {"steps": n, "net_epochs_per_s": 5.0}})
     assert result["peak"]["gflops"] > 0
     assert [r["cells"] for r in result["engine"]] == [1]
     row = result["summary"][0]
     best = max(r["net_epochs_per_s"] for r in result["engine"])
     assert row["engine_best"] == best and row["vs_torch"] == pytest.approx(best / 10.0)
+    assert row["vs_peers"] == {"a peer": pytest.approx(best / 5.0)}
     paths = write_results(result, tmp_path, "pytest")
     data = json.loads(paths[0].read_text())
     assert data["command"] == "pytest" and data["machine"]["cores"] >= 1
     table = paths[1].read_text()
     assert "| 16 | 1 |" in table and "engine / PyTorch" in table
+    assert f"| 16 | a peer | 5.0 | {best / 5.0:.2f}x |" in table
     assert paths[2].stat().st_size > 5000
 
 
 def test_throughput_interpolates_per_step_cost_in_log_t():
-    tp = Throughput(np.array([16.0, 96.0]), np.array([200.0, 40.0]), "test")
+    tp = Throughput([(16, 200.0, {}), (96, 40.0, {})], "test")
     assert tp.seconds_per_cell_step(16) == pytest.approx(1 / (200 * 16))
     assert tp.seconds_per_cell_step(96) == pytest.approx(1 / (40 * 96))
     mid = tp.seconds_per_cell_step(int(np.sqrt(16 * 96)))
@@ -46,7 +49,7 @@ def test_throughput_interpolates_per_step_cost_in_log_t():
 
 def test_plan_sums_block_costs():
     sweep = load_sweep(ROOT / "sweeps" / "demo.toml")
-    tp = Throughput(np.array([46.0]), np.array([100.0]), "test")
+    tp = Throughput([(46, 100.0, {})], "test")
     plan = plan_sweep(sweep, tp, block_size=8)
     blocks = schedule.blocks(sweep, 8)
     largest = max(b.n_cells for b in blocks)
@@ -55,6 +58,25 @@ def test_plan_sums_block_costs():
     assert plan["cells"] == 48 and plan["network_epochs"] == sum(c.n_epochs for c in sweep.cells())
     assert 0 < plan["peak_memory_gb"] < 1
     assert relative_cost(load_sweep(ROOT / "sweeps" / "dcd_nopost_broad.toml")) == 1.0
+
+
+def test_plan_uses_the_rows_measured_with_the_sweeps_own_speed_settings(tmp_path):
+    from rnnsweep.plan import LEGACY_SETTINGS, speed_settings
+
+    sweep = load_sweep(ROOT / "sweeps" / "demo.toml")
+    own = speed_settings(sweep)
+    assert set(own) == {"model.recurrent_grad", "model.noise_rng", "model.scan_unroll", "train.matmul_precision"}
+    other = {**own, "train.matmul_precision": "bfloat16"}
+    tp = Throughput([(46, 100.0, own), (46, 400.0, other)], "test")
+    assert tp.seconds_per_cell_step(46, sweep) == pytest.approx(1 / (100 * 46))  # not the faster bf16 row
+    assert "matmul_precision=highest" in plan_sweep(sweep, tp, block_size=8)["assumes"]
+    # a gpu.json of benchmarks/gpu.sh, rows with variants over the defaults of its time
+    (tmp_path / "gpu.json").write_text(json.dumps({"machine": {"device": "gpu:test"}, "steps": [
+        {"kind": "engine", "value": {"steps": 46, "net_epochs_per_s": 7.0, "variant": {}}},
+        {"kind": "engine", "value": {"steps": 46, "net_epochs_per_s": 9.0, "variant": {"model.noise_rng": "hash"}}},
+        {"kind": "demo", "value": {"cold_s": 1.0}}]}))
+    rows = Throughput.from_results(tmp_path / "gpu.json").rows
+    assert rows == [(46, 7.0, LEGACY_SETTINGS), (46, 9.0, {**LEGACY_SETTINGS, "model.noise_rng": "hash"})]
 
 
 def test_plan_cli_projects_every_paper_sweep(tmp_path):
