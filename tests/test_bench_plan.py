@@ -131,3 +131,19 @@ def test_compile_cache_is_switched_on_in_jax(tmp_path):
         assert compile_cache.enable({compile_cache.ENV: "off"}) is None
     finally:
         jax.config.update("jax_compilation_cache_dir", before)
+
+
+def test_validation_script_writes_each_variant_as_a_valid_sweep_file(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import validate
+
+    label, settings = validate.parse_variant("tf32:train.matmul_precision=tensorfloat32,model.noise_rng=hash,run.block_size=64")
+    assert label == "tf32" and settings["run.block_size"] == "64"
+    path = validate.write_variant(ROOT / "sweeps" / "demo.toml", settings, tmp_path / "v.toml")
+    sweep = load_sweep(path)
+    assert sweep.train.matmul_precision == "tensorfloat32" and sweep.model.noise_rng == "hash"
+    assert sweep.run.block_size == 64 and sweep.n_cells == load_sweep(ROOT / "sweeps" / "demo.toml").n_cells
+    with pytest.raises(SystemExit, match="LABEL:table.key=value"):
+        validate.parse_variant("bad:noise_rng")
