@@ -6,7 +6,8 @@ seconds, ``rate(T)`` being the best measured engine throughput (network-epochs/s
 ``T``, interpolated in log T between measured lengths. Other models and sizes scale with the model
 family's own cost hint (``flops_per_step`` for the task's batch). Throughput comes from a
 benchmarks.json of ``benchmarks/run.py`` or ``rnnsweep bench`` (same machine), or from a quick
-calibration run here. Peak memory is the memory rule (``rnnsweep.schedule.bytes_per_cell``) times
+calibration run here, plus one compile per distinct block program (the median compile time of the
+measurements). Peak memory is the memory rule (``rnnsweep.schedule.bytes_per_cell``) times
 the largest block.
 """
 
@@ -50,6 +51,7 @@ def speed_settings(sweep: Sweep) -> dict:
 class Throughput:
     rows: list[tuple[int, float, dict]]  # (sequence length, network-epochs/s, settings) per measurement
     source: str
+    compile_s: float | None = None  # seconds to compile one block program (median of the measurements)
 
     def curve(self, sweep: Sweep | None = None) -> tuple[np.ndarray, np.ndarray, str]:
         """Best rate per measured length among the rows measured with the sweep's speed settings
@@ -83,14 +85,17 @@ class Throughput:
                  r.get("settings") or {**LEGACY_SETTINGS, **r.get("variant", {})}) for r in found]
         if not rows:
             raise ValueError(f"{path}: no engine measurements in it")
-        return cls(rows, f"{path} ({(data.get('machine') or {}).get('device')})")
+        compiles = [float(r["compile_s"]) for r in found if r.get("compile_s")]
+        return cls(rows, f"{path} ({(data.get('machine') or {}).get('device')})",
+                   float(np.median(compiles)) if compiles else None)
 
     @classmethod
     def calibrate(cls, n_cells: int = 32, n_steps: int = 46) -> "Throughput":
         from .bench import engine_throughput
 
         r = engine_throughput(n_cells, n_steps, min_time=2.0)
-        return cls([(n_steps, r["net_epochs_per_s"], r["settings"])], f"calibration here ({n_cells} cells, T={n_steps})")
+        return cls([(n_steps, r["net_epochs_per_s"], r["settings"])], f"calibration here ({n_cells} cells, T={n_steps})",
+                   r["compile_s"])
 
 
 def relative_cost(sweep: Sweep) -> float:
@@ -110,11 +115,16 @@ def plan_sweep(sweep: Sweep, throughput: Throughput, block_size: int | None = No
         seconds += cells * b.n_epochs_max * b.n_steps_max * throughput.seconds_per_cell_step(b.n_steps_max, sweep) * scale
         padded_work += cells * b.n_epochs_max * b.n_steps_max
         real_work += sum(c.n_epochs * c.n_steps for c in b.cells)
+    # one compile per distinct block program (cells x steps), unless the compilation cache has it
+    programs = {(schedule.padded_cells(b.n_cells, largest), b.n_steps_max) for b in blocks}
+    compile_seconds = len(programs) * (throughput.compile_s or 0.0)
+    seconds += compile_seconds
     peak = max(schedule.padded_cells(b.n_cells, largest) * schedule.bytes_per_cell(sweep, b.n_steps_max) for b in blocks)
     return {"sweep": sweep.name, "cells": sweep.n_cells, "blocks": len(blocks), "block_size": size,
             "network_epochs": int(sum(b.network_epochs for b in blocks)),
             "padding_overhead": padded_work / max(real_work, 1) - 1, "hours": seconds / 3600,
             "peak_memory_gb": peak / 2**30, "store_gb": limits.store_bytes(sweep) / 1e9,
+            "programs": len(programs), "compile_hours": compile_seconds / 3600,
             "assumes": throughput.curve(sweep)[2]}
 
 
@@ -130,6 +140,9 @@ def format_plan(rows: list[dict], throughput: Throughput) -> str:
                      f"{sum(r['network_epochs'] for r in rows):12.3g} {'':8s} {sum(r['hours'] for r in rows):9.2f} "
                      f"{max(r['peak_memory_gb'] for r in rows):8.2f} {sum(r['store_gb'] for r in rows):9.2f}")
     lines.append("store GB: the results before compression (the curves past each cell's end are not counted)")
+    if throughput.compile_s:
+        lines.append(f"hours include {sum(r['programs'] for r in rows)} block programs to compile at "
+                     f"{throughput.compile_s:.0f} s each (a warm compilation cache skips them)")
     for assumed in sorted({r["assumes"] for r in rows}):
         names = ", ".join(r["sweep"] for r in rows if r["assumes"] == assumed)
         lines.append(f"hours of {names}: measured with {assumed}")

@@ -57,6 +57,10 @@ def test_plan_sums_block_costs():
     assert plan["hours"] * 3600 == pytest.approx(expected * relative_cost(sweep))
     assert plan["cells"] == 48 and plan["network_epochs"] == sum(c.n_epochs for c in sweep.cells())
     assert 0 < plan["peak_memory_gb"] < 1
+    programs = {(padded_cells(b.n_cells, largest), b.n_steps_max) for b in blocks}
+    with_compiles = plan_sweep(sweep, Throughput([(46, 100.0, {})], "test", compile_s=10.0), block_size=8)
+    assert plan["programs"] == len(programs) > 1
+    assert with_compiles["hours"] * 3600 == pytest.approx(plan["hours"] * 3600 + 10.0 * len(programs))
     assert relative_cost(load_sweep(ROOT / "sweeps" / "dcd_nopost_broad.toml")) == 1.0
 
 
@@ -139,11 +143,11 @@ def test_validation_script_writes_each_variant_as_a_valid_sweep_file(tmp_path):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import validate
 
-    label, settings = validate.parse_variant("tf32:train.matmul_precision=tensorfloat32,model.noise_rng=hash,run.block_size=64")
+    label, settings = validate.parse_variant("tf32:train.matmul_precision=tensorfloat32,model.noise_rng=threefry,run.block_size=64")
     assert label == "tf32" and settings["run.block_size"] == "64"
     path = validate.write_variant(ROOT / "sweeps" / "demo.toml", settings, tmp_path / "v.toml")
     sweep = load_sweep(path)
-    assert sweep.train.matmul_precision == "tensorfloat32" and sweep.model.noise_rng == "hash"
+    assert sweep.train.matmul_precision == "tensorfloat32" and sweep.model.noise_rng == "threefry"
     assert sweep.run.block_size == 64 and sweep.n_cells == load_sweep(ROOT / "sweeps" / "demo.toml").n_cells
     with pytest.raises(SystemExit, match="LABEL:table.key=value"):
         validate.parse_variant("bad:noise_rng")
