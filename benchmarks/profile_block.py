@@ -2,7 +2,7 @@
 
     python benchmarks/profile_block.py OUT [--cells 1024] [--steps 46]
 
-For the default settings and the fast variant (hand-written recurrent gradient, hash noise), writes
+For the default settings and those of before 2026-11-27 (autodiff gradient, threefry noise), writes
 OUT/<name>.hlo.txt (the optimised HLO of the compiled chunk program: its fusions and loops) and
 OUT/<name>.trace.json.gz (a jax.profiler trace of one chunk, Perfetto/Chrome JSON; open it in
 ui.perfetto.dev, or summarise it with ``python benchmarks/profile_block.py --summarise FILE``).
@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-VARIANTS = {"defaults": {}, "fast": {"model.recurrent_grad": "after_scan", "model.noise_rng": "hash"}}
+VARIANTS = {"before": {"model.recurrent_grad": "autodiff", "model.noise_rng": "threefry"}, "defaults": {}}
 
 
 def profile(out: Path, cells: int, steps: int) -> None:

@@ -251,8 +251,13 @@ def check_same_sweep(group, sweep: Sweep) -> None:
     """Refuse to continue a store made by another sweep, naming what differs."""
     diff = canonical_differences(sweep, store.read_canonical(group))
     if diff:
+        settings = [d.split(" (store: ", 1) for d in diff if " (store: " in d]
+        hint = ""
+        if len(settings) == len(diff):  # only settings differ: say how to resume with the store's values
+            hint = " or set " + ", ".join(f"{name} = {old.split(', sweep file: ')[0]}" for name, old in settings) + \
+                   " in the sweep file to continue as the store was trained"
         raise store.StoreError(f"cannot resume: the store was made by a different sweep (differs in: {', '.join(diff)}); "
-                               "use --overwrite to replace it")
+                               f"use --overwrite to replace it{hint}")
     chunks, wanted = tuple(group[schema.STATUS].chunks), schedule.chunk_shape(sweep)
     if chunks != wanted:  # units must stay whole chunks, or parts could share one
         seed = list(sweep.axes).index("seed")

@@ -162,7 +162,17 @@ def canonical_differences(sweep: Sweep, stored: dict[str, Any]) -> list[str]:
     for part, cls in (("model", type(sweep.model)), ("task", type(sweep.task))):
         if isinstance(stored.get(part), dict):
             stored[part] = json.loads(json.dumps(settings.stored_settings(cls, stored[part]), sort_keys=True))
-    return sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+    out = []
+    for k in sorted(set(stored) | set(current)):
+        old, new = stored.get(k), current.get(k)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict) and k != "axes":  # name the setting and both values
+            out += [f"{k}.{f} (store: {old.get(f)!r}, sweep file: {new.get(f)!r})"
+                    for f in sorted(set(old) | set(new)) if old.get(f) != new.get(f)]
+        else:
+            out.append(k)
+    return out
 
 
 def model_config(model: AbstractModel) -> dict[str, Any]:

@@ -73,8 +73,13 @@ def test_a_store_of_rnnsweep_0_1_0_stays_analysable(tmp_path):
                                    atol=1e-6, equal_nan=True, err_msg=name)
         # and --resume recognises it as the same sweep (the 0.1.0 task settings are upgraded first)
         text = golden.SWEEPS[name]
+        # 0.1.0 trained with autodiff's gradient and threefry noise, today's defaults are others: the
+        # refusal says what to set, and with it the store resumes
+        with pytest.raises(StoreError, match="set model.noise_rng = 'threefry', model.recurrent_grad = 'autodiff'"):
+            run_sweep(parse_sweep(text), tmp_path / "v1.zarr", resume=True, progress=False, log=lambda s: None)
+        text = text.replace("[model]", '[model]\nnoise_rng = "threefry"\nrecurrent_grad = "autodiff"')
         if name == "no_memory":  # 0.1.0 scored the response window; today's default is the reference's
-            with pytest.raises(StoreError, match="differs in: task"):
+            with pytest.raises(StoreError, match="differs in: task.score_window"):
                 run_sweep(parse_sweep(text), tmp_path / "v1.zarr", resume=True, progress=False, log=lambda s: None)
             text = text.replace('cue_ms = 10.0', 'cue_ms = 10.0\nscore_window = "response"')
         report = run_sweep(parse_sweep(text), tmp_path / "v1.zarr", resume=True, progress=False, log=lambda s: None)

@@ -130,8 +130,8 @@ def test_cost_hints_drive_the_memory_rule():
     assert net.n_params() == 7 * 2 + 7 + 7 * 7 + 7 + 3 * 7 + 3
 
 
-@pytest.mark.parametrize("variant", [{}, {"model.recurrent_grad": "after_scan", "model.noise_rng": "hash"}],
-                         ids=["defaults", "fast"])
+@pytest.mark.parametrize("variant", [{}, {"model.recurrent_grad": "autodiff", "model.noise_rng": "threefry"}],
+                         ids=["defaults", "autodiff-threefry"])
 def test_memory_rule_covers_what_xla_reserves_for_a_block(variant):
     """The rule may be pessimistic by a margin, never optimistic: compare it with XLA's own account
     of the compiled chunk program (which matched the GPU allocator's peak to 0.1% on an H200)."""

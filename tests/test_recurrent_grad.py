@@ -102,7 +102,7 @@ def test_custom_vjp_of_the_states_equals_autodiff_for_any_cotangent():
 
 
 @pytest.mark.parametrize("mode", ["after_scan", "autodiff"])
-def test_unrolling_the_time_loop_changes_nothing(mode):
+def test_unrolling_the_time_loop_changes_nothing_but_rounding(mode):
     model = families()["leaky_rnn"](n_neurons=6, noise_std=0.1, recurrent_grad=mode)
     params = model.init(jax.random.PRNGKey(0))
     inputs = jax.random.normal(jax.random.PRNGKey(1), (11, 3, 2))
@@ -113,5 +113,5 @@ def test_unrolling_the_time_loop_changes_nothing(mode):
         return jax.jit(jax.grad(lambda p: jnp.sum(m.run(p, inputs, noise, state0)[1] ** 2)))(params)
 
     unrolled = grads(dataclasses.replace(model, scan_unroll=4))  # 11 steps: two full iterations and a remainder
-    for name, value in grads(model).items():
-        np.testing.assert_allclose(unrolled[name], value, rtol=1e-6, atol=1e-9, err_msg=name)
+    for name, value in grads(model).items():  # float32: XLA fuses the unrolled body differently
+        np.testing.assert_allclose(unrolled[name], value, rtol=1e-5, atol=1e-6 * np.max(np.abs(value)), err_msg=name)

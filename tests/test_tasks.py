@@ -122,5 +122,5 @@ def test_a_setting_added_later_reads_old_stores_with_its_old_value():
     sweep = parse_sweep(text.format(extra=""))
     stored = sweep.canonical()
     del stored["task"]["score_window"]
-    assert canonical_differences(sweep, stored) == ["task"]
+    assert canonical_differences(sweep, stored) == ["task.score_window (store: 'response', sweep file: 'reference')"]
     assert canonical_differences(parse_sweep(text.format(extra='score_window = "response"')), stored) == []

@@ -52,15 +52,18 @@ class AbstractLeakyRNN(AbstractModel):
     noise_std: float = 0.001
     readout: str = "sigmoid"
     init_state_scale: float = 0.1
-    noise_rng: str = "threefry"  # generator of the per-step noise (.noise): "hash" is cheaper, "rbg" not vmap-exact
+    noise_rng: str = "hash"  # generator of the per-step noise (.noise): "threefry" (JAX's), "rbg" (not vmap-exact)
     # How the recurrence is differentiated: "after_scan" (a hand-written VJP, .leaky_scan: only the
     # state gradient is sequential, dW_rec is one matmul over all steps and trials) or "autodiff"
     # (JAX differentiates the scan; dW_rec accumulates step by step). Equal to float rounding.
-    recurrent_grad: str = "autodiff"
+    recurrent_grad: str = "after_scan"
     # Steps per iteration of the time loop (lax.scan's unroll): fewer, larger loop iterations (fewer
-    # kernel launches and loop round trips on a GPU); the same arithmetic in the same order.
+    # kernel launches and loop round trips on a GPU); equal to float rounding (XLA fuses the unrolled
+    # body differently).
     scan_unroll: int = 1
-    settings_added: ClassVar[dict[str, Any]] = {"recurrent_grad": "autodiff", "scan_unroll": 1}
+    # What stores written before these settings existed (or before their defaults changed, for a store
+    # that did not record them) were trained with.
+    settings_added: ClassVar[dict[str, Any]] = {"recurrent_grad": "autodiff", "noise_rng": "threefry", "scan_unroll": 1}
 
     # --- what each leaky family defines ---------------------------------------------------------
     @abc.abstractmethod
