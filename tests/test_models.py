@@ -130,7 +130,8 @@ def test_cost_hints_drive_the_memory_rule():
     assert net.n_params() == 7 * 2 + 7 + 7 * 7 + 7 + 3 * 7 + 3
 
 
-@pytest.mark.parametrize("variant", [{}, {"model.recurrent_grad": "autodiff", "model.noise_rng": "threefry"}],
+@pytest.mark.parametrize("variant", [{}, pytest.param({"model.recurrent_grad": "autodiff", "model.noise_rng": "threefry"},
+                                                       marks=pytest.mark.slow)],
                          ids=["defaults", "autodiff-threefry"])
 def test_memory_rule_covers_what_xla_reserves_for_a_block(variant):
     """The rule may be pessimistic by a margin, never optimistic: compare it with XLA's own account
