@@ -1,15 +1,17 @@
 """One GPU session's measurements, most valuable first, within a time budget (benchmarks/gpu.sh).
 
-    python benchmarks/gpu.py --out DIR [--budget-s 420] [--tiny]
+    python benchmarks/gpu.py --out DIR [--budget-s 540] [--tiny]
 
-In order, each step skipped once the budget is spent, results rewritten after every step (so a
-run cut short still leaves its numbers): the float32 matmul peak; the engine (N = 100, 128 trials)
-at T = 46 and 96 with the hand-written recurrent gradient and with autodiff's; the batched
-PyTorch ensemble on the same device; the demo sweep with a cold and a warm compilation cache; TF32
-and bf16 matmuls; larger blocks and T = 16; the engine's single-network trainer; PyTorch's
-``torch.func.vmap`` ensemble and ``torch.compile``; the reference-style per-network processes on
-the CPU cores. Every engine point also records XLA's memory account of its compiled program
-beside the memory rule (``schedule.bytes_per_cell``) and the device allocator's peak.
+Each step is skipped once the budget is spent, and the results are rewritten after every step (so
+a run cut short still leaves its numbers). First, in their own processes while this one has not
+touched the GPU: the PyTorch stacked ensemble at T = 46 and 96, the demo sweep with a cold and a
+warm compilation cache, the ``torch.func.vmap`` ensemble, the stacked ensemble under
+``torch.compile``, and the reference-style per-network processes on the CPU cores. Then the float32
+matmul peak and the engine (N = 100, 128 trials): the settings of before (autodiff gradient,
+threefry noise), the hand-written gradient alone, the defaults, unrolled time loops, an epoch
+breakdown, TF32 and bf16 matmuls, T = 16, 4,096-cell blocks and the single-network trainer. Every
+engine point also records XLA's memory account of its compiled program beside the memory rule
+(``schedule.bytes_per_cell``) and the device allocator's peak so far.
 
 ``--tiny`` runs the same steps at toy sizes (for checking the script on a CPU before GPU time is
 spent). Writes ``gpu.json`` and ``gpu.md`` into ``--out``.
