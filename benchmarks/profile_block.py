@@ -28,15 +28,11 @@ def profile(out: Path, cells: int, steps: int) -> None:
     import jax
     import jax.numpy as jnp
 
-    from rnnsweep import bench, schedule
-    from rnnsweep.executor import Executor
-    from rnnsweep.train import Trainer
+    from rnnsweep import bench
 
     out.mkdir(parents=True, exist_ok=True)
     for name, variant in VARIANTS.items():
-        sweep = bench.bench_sweep(cells, steps, variant=variant)
-        ex = Executor(Trainer(sweep.model, sweep.task, sweep.train))
-        hypers = schedule.cell_hypers(sweep, sweep.cells())
+        sweep, ex, hypers = bench.bench_block(cells, steps, variant=variant)
         states = ex.init_block(hypers)
         program, memory = ex.compile_chunk(states, hypers, steps)
         (out / f"{name}.hlo.txt").write_text(program.as_text())

@@ -23,7 +23,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -110,14 +110,28 @@ def bench_sweep(n_cells: int, n_steps: int, n_neurons: int = 100, chunk: int = 1
                                           train_extra=extra["train"]))
 
 
+class BenchBlock(NamedTuple):
+    """A block of the benchmark network, ready to train: its sweep, executor and cell hyperparameters."""
+
+    sweep: Sweep
+    executor: Executor
+    hypers: Any
+
+
+def bench_block(n_cells: int, n_steps: int, n_neurons: int = 100, chunk: int = 10,
+                variant: dict[str, str] | None = None) -> BenchBlock:
+    """:func:`bench_sweep` with its executor and the hyperparameters of all its cells."""
+    sweep = bench_sweep(n_cells, n_steps, n_neurons, chunk, variant)
+    return BenchBlock(sweep, Executor(Trainer(sweep.model, sweep.task, sweep.train)),
+                      schedule.cell_hypers(sweep, sweep.cells()))
+
+
 def engine_throughput(n_cells: int, n_steps: int, chunk: int = 10, min_time: float = 3.0,
                       n_neurons: int = 100, variant: dict[str, str] | None = None) -> dict[str, Any]:
     """Network-epochs/s of one block of ``n_cells`` (compile excluded), and the block program's
     memory: XLA's own account of the compiled chunk program (``compiled_bytes``: arguments, outputs
     and temporaries) beside the memory rule (``rule_bytes``: ``schedule.bytes_per_cell`` x cells)."""
-    sweep = bench_sweep(n_cells, n_steps, n_neurons, chunk, variant)
-    trainer = Executor(Trainer(sweep.model, sweep.task, sweep.train))
-    hypers = schedule.cell_hypers(sweep, sweep.cells())
+    sweep, trainer, hypers = bench_block(n_cells, n_steps, n_neurons, chunk, variant)
     states = trainer.init_block(hypers)
     t0 = time.perf_counter()
     program, memory = trainer.compile_chunk(states, hypers, n_steps)
@@ -137,7 +151,7 @@ def engine_throughput(n_cells: int, n_steps: int, chunk: int = 10, min_time: flo
             "gflops": rate * flops_per_network_epoch(n_steps, n_neurons) / 1e9, "variant": dict(variant or {}),
             "settings": speed_settings(sweep),
             "compiled_bytes": memory, "rule_bytes": n_cells * schedule.bytes_per_cell(sweep, n_steps),
-            "device_peak_bytes": _device_peak_bytes()}
+            "device_peak_bytes": schedule.memory_stats().get("peak_bytes_in_use")}
 
 
 def epoch_breakdown(n_cells: int, n_steps: int, min_time: float = 2.0, n_neurons: int = 100,
@@ -146,10 +160,9 @@ def epoch_breakdown(n_cells: int, n_steps: int, min_time: float = 2.0, n_neurons
     alone, the forward pass (loss and metrics), and forward + backward (gradient), each compiled on
     its own; compare with a full training epoch (:func:`engine_throughput`: plus the optimiser, the
     divergence checks and the epoch loop)."""
-    sweep = bench_sweep(n_cells, n_steps, n_neurons, variant=variant)
-    ex = Executor(Trainer(sweep.model, sweep.task, sweep.train))
+    sweep, ex, hypers = bench_block(n_cells, n_steps, n_neurons, variant=variant)
     trainer, model = ex.trainer, sweep.model
-    hypers = jax.tree_util.tree_map(jnp.asarray, schedule.cell_hypers(sweep, sweep.cells()))
+    hypers = jax.tree_util.tree_map(jnp.asarray, hypers)
     params = ex.init_block(hypers).params
     epoch = jnp.int32(3)
     parts = {
@@ -170,19 +183,9 @@ def epoch_breakdown(n_cells: int, n_steps: int, min_time: float = 2.0, n_neurons
     return out
 
 
-def _device_peak_bytes() -> int | None:
-    """The device allocator's high-water mark so far (GPUs; None where not reported)."""
-    try:
-        return (jax.devices()[0].memory_stats() or {}).get("peak_bytes_in_use")
-    except Exception:  # CPU devices may not report memory
-        return None
-
-
 def single_throughput(n_steps: int, n_networks: int = 3, epochs: int = 20, n_neurons: int = 100) -> dict[str, float]:
     """The engine's jitted single-network trainer, one network after another."""
-    sweep = bench_sweep(n_networks, n_steps, n_neurons)
-    trainer = Executor(Trainer(sweep.model, sweep.task, sweep.train))
-    hypers = schedule.cell_hypers(sweep, sweep.cells())
+    _, trainer, hypers = bench_block(n_networks, n_steps, n_neurons)
     take = lambda i: jax.tree_util.tree_map(lambda x: np.asarray(x)[i], hypers)
     jax.block_until_ready(trainer.train_single(take(0), n_steps, epochs))  # compile
     t0 = time.perf_counter()

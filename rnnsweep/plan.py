@@ -52,21 +52,22 @@ class Throughput:
     rows: list[tuple[int, float, dict]]  # (sequence length, network-epochs/s, settings) per measurement
     source: str
     compile_s: float | None = None  # seconds to compile one block program (median of the measurements)
+    assumes: str = "best measured"  # the speed settings the rows were measured with (see for_sweep)
 
-    def curve(self, sweep: Sweep | None = None) -> tuple[np.ndarray, np.ndarray, str]:
-        """Best rate per measured length among the rows measured with the sweep's speed settings
-        (all rows if none match, or without a sweep), and a label of what was assumed."""
-        want = speed_settings(sweep) if sweep is not None else {}
+    def for_sweep(self, sweep: Sweep) -> "Throughput":
+        """The rows measured with the sweep's speed settings (all rows if none match)."""
+        want = speed_settings(sweep)
         rows = [r for r in self.rows if all(r[2].get(k, v) == v for k, v in want.items())]
         label = ", ".join(f"{k.split('.')[1]}={v}" for k, v in want.items()) or "best measured"
         if not rows:
             rows, label = self.rows, f"best measured (nothing measured with {label})"
-        steps = sorted({r[0] for r in rows})
-        rates = [max(r[1] for r in rows if r[0] == t) for t in steps]
-        return np.array(steps, float), np.array(rates, float), label
+        return dataclasses.replace(self, rows=rows, assumes=label)
 
-    def seconds_per_cell_step(self, n_steps: int, sweep: Sweep | None = None) -> float:
-        steps, rates, _ = self.curve(sweep)
+    def seconds_per_cell_step(self, n_steps: int) -> float:
+        """Seconds per cell and step at ``n_steps``: the best rate of each measured length,
+        interpolated in log T."""
+        steps = np.array(sorted({r[0] for r in self.rows}), float)
+        rates = np.array([max(r[1] for r in self.rows if r[0] == t) for t in steps], float)
         per_step = 1.0 / (rates * steps)
         if len(steps) == 1:
             return float(per_step[0])
@@ -104,6 +105,7 @@ def relative_cost(sweep: Sweep) -> float:
 
 
 def plan_sweep(sweep: Sweep, throughput: Throughput, block_size: int | None = None) -> dict:
+    throughput = throughput.for_sweep(sweep)
     size = schedule.block_size(sweep, block_size)
     blocks = schedule.blocks(sweep, size)
     largest = max(b.n_cells for b in blocks)
@@ -112,7 +114,7 @@ def plan_sweep(sweep: Sweep, throughput: Throughput, block_size: int | None = No
     padded_work = real_work = 0
     for b in blocks:
         cells = schedule.padded_cells(b.n_cells, largest)
-        seconds += cells * b.n_epochs_max * b.n_steps_max * throughput.seconds_per_cell_step(b.n_steps_max, sweep) * scale
+        seconds += cells * b.n_epochs_max * b.n_steps_max * throughput.seconds_per_cell_step(b.n_steps_max) * scale
         padded_work += cells * b.n_epochs_max * b.n_steps_max
         real_work += sum(c.n_epochs * c.n_steps for c in b.cells)
     # one compile per distinct block program (cells x steps), unless the compilation cache has it
@@ -125,7 +127,7 @@ def plan_sweep(sweep: Sweep, throughput: Throughput, block_size: int | None = No
             "padding_overhead": padded_work / max(real_work, 1) - 1, "hours": seconds / 3600,
             "peak_memory_gb": peak / 2**30, "store_gb": limits.store_bytes(sweep) / 1e9,
             "programs": len(programs), "compile_hours": compile_seconds / 3600,
-            "assumes": throughput.curve(sweep)[2]}
+            "assumes": throughput.assumes}
 
 
 def format_plan(rows: list[dict], throughput: Throughput) -> str:

@@ -22,7 +22,7 @@ from . import checkpoint, integrity, limits, schedule, schema, store
 from .executor import Executor
 from .schedule import Block
 from .schema import Status
-from .sweep import Sweep, canonical_differences
+from .sweep import Sweep, sweep_differences
 from .train import Trainer
 
 
@@ -249,15 +249,14 @@ def create_store(store_path: str | Path, sweep: Sweep, overwrite: bool = False, 
 
 def check_same_sweep(group, sweep: Sweep) -> None:
     """Refuse to continue a store made by another sweep, naming what differs."""
-    diff = canonical_differences(sweep, store.read_canonical(group))
+    diff = sweep_differences(sweep, store.read_canonical(group))
     if diff:
-        settings = [d.split(" (store: ", 1) for d in diff if " (store: " in d]
         hint = ""
-        if len(settings) == len(diff):  # only settings differ: say how to resume with the store's values
-            hint = " or set " + ", ".join(f"{name} = {old.split(', sweep file: ')[0]}" for name, old in settings) + \
-                   " in the sweep file to continue as the store was trained"
-        raise store.StoreError(f"cannot resume: the store was made by a different sweep (differs in: {', '.join(diff)}); "
-                               f"use --overwrite to replace it{hint}")
+        if all(d.setting for d in diff):  # only settings differ: say how to resume with the store's values
+            hint = (" or set " + ", ".join(f"{d.key} = {d.stored!r}" for d in diff) +
+                    " in the sweep file to continue as the store was trained")
+        raise store.StoreError(f"cannot resume: the store was made by a different sweep (differs in: "
+                               f"{', '.join(map(str, diff))}); use --overwrite to replace it{hint}")
     chunks, wanted = tuple(group[schema.STATUS].chunks), schedule.chunk_shape(sweep)
     if chunks != wanted:  # units must stay whole chunks, or parts could share one
         seed = list(sweep.axes).index("seed")

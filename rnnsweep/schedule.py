@@ -159,13 +159,19 @@ def bytes_per_cell(sweep: Sweep, n_steps: int, platform: str | None = None) -> i
     return int(itemsize * (act + 3 * sweep.model.n_params()))
 
 
-def device_memory(device=None) -> int:
-    """Bytes the device offers: its allocator's limit, or for CPUs the machine's physical memory."""
+def memory_stats(device=None) -> dict:
+    """The device allocator's statistics (``bytes_limit``, ``peak_bytes_in_use``, ...); empty where
+    the device does not report them (CPUs)."""
     device = device or jax.devices()[0]
     try:
-        limit = (device.memory_stats() or {}).get("bytes_limit")
+        return device.memory_stats() or {}
     except Exception:  # CPU devices may not report memory
-        limit = None
+        return {}
+
+
+def device_memory(device=None) -> int:
+    """Bytes the device offers: its allocator's limit, or for CPUs the machine's physical memory."""
+    limit = memory_stats(device).get("bytes_limit")
     if limit:
         return int(limit)
     try:

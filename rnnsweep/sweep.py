@@ -19,7 +19,7 @@ import operator
 import tomllib
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -152,11 +152,24 @@ def _timing(task: AbstractTask, durations: tuple[tuple[str, float], ...], grid_a
     return task.timing(dict(durations), grid_axes)
 
 
-def canonical_differences(sweep: Sweep, stored: dict[str, Any]) -> list[str]:
-    """The keys of the canonical form in which a stored sweep differs from ``sweep``. A model or task
-    setting the stored form lacks (one added to rnnsweep after the store was made) counts as the
-    value it had before (:func:`settings.stored_settings`), so such a store still resumes when the
-    sweep asks for what the store was trained with."""
+class Difference(NamedTuple):
+    """One way a stored sweep differs: a setting ``key`` ("model.noise_rng") with both values, or a
+    whole entry ("axes", "epochs_rule") with ``setting`` False."""
+
+    key: str
+    stored: Any
+    current: Any
+    setting: bool
+
+    def __str__(self) -> str:
+        return f"{self.key} (store: {self.stored!r}, sweep file: {self.current!r})" if self.setting else self.key
+
+
+def sweep_differences(sweep: Sweep, stored: dict[str, Any]) -> list[Difference]:
+    """How a stored sweep's canonical form differs from ``sweep``'s. A model or task setting the
+    stored form lacks (one added to rnnsweep after the store was made) counts as the value it had
+    before (:func:`settings.stored_settings`), so such a store still resumes when the sweep asks for
+    what the store was trained with."""
     current = json.loads(json.dumps(sweep.canonical(), sort_keys=True))
     stored = dict(stored)
     for part, cls in (("model", type(sweep.model)), ("task", type(sweep.task))):
@@ -168,10 +181,10 @@ def canonical_differences(sweep: Sweep, stored: dict[str, Any]) -> list[str]:
         if old == new:
             continue
         if isinstance(old, dict) and isinstance(new, dict) and k != "axes":  # name the setting and both values
-            out += [f"{k}.{f} (store: {old.get(f)!r}, sweep file: {new.get(f)!r})"
+            out += [Difference(f"{k}.{f}", old.get(f), new.get(f), True)
                     for f in sorted(set(old) | set(new)) if old.get(f) != new.get(f)]
         else:
-            out.append(k)
+            out.append(Difference(k, old, new, False))
     return out
 
 

@@ -72,7 +72,7 @@ def test_plan_uses_the_rows_measured_with_the_sweeps_own_speed_settings(tmp_path
     assert set(own) == {"model.recurrent_grad", "model.noise_rng", "model.scan_unroll", "train.matmul_precision"}
     other = {**own, "train.matmul_precision": "bfloat16"}
     tp = Throughput([(46, 100.0, own), (46, 400.0, other)], "test")
-    assert tp.seconds_per_cell_step(46, sweep) == pytest.approx(1 / (100 * 46))  # not the faster bf16 row
+    assert tp.for_sweep(sweep).seconds_per_cell_step(46) == pytest.approx(1 / (100 * 46))  # not the faster bf16 row
     assert "matmul_precision=highest" in plan_sweep(sweep, tp, block_size=8)["assumes"]
     # a gpu.json of benchmarks/gpu.sh, rows with variants over the defaults of its time
     (tmp_path / "gpu.json").write_text(json.dumps({"machine": {"device": "gpu:test"}, "steps": [

@@ -137,12 +137,8 @@ def test_memory_rule_covers_what_xla_reserves_for_a_block(variant):
     """The rule may be pessimistic by a margin, never optimistic: compare it with XLA's own account
     of the compiled chunk program (which matched the GPU allocator's peak to 0.1% on an H200)."""
     from rnnsweep import bench, schedule
-    from rnnsweep.executor import Executor
-    from rnnsweep.train import Trainer
 
-    sweep = bench.bench_sweep(2, 16, variant=variant)
-    ex = Executor(Trainer(sweep.model, sweep.task, sweep.train))
-    hypers = schedule.cell_hypers(sweep, sweep.cells())
+    sweep, ex, hypers = bench.bench_block(2, 16, variant=variant)
     _, reserved = ex.compile_chunk(ex.init_block(hypers), hypers, 16)
     rule = 2 * schedule.bytes_per_cell(sweep, 16, "cpu")
     assert reserved is not None and reserved <= rule <= 1.35 * reserved, (reserved, rule)
