@@ -136,6 +136,14 @@ def probe_run(model: AbstractModel, task: AbstractTask, params, timing: Timing, 
     ``n_steps`` steps, then zero input, ``length`` steps in all, from one initial state drawn from
     ``key``; with the model's own noise when ``noise``. Returns rates (time, trials, N), the states
     before each update, and outputs (time, trials, O) read from them."""
+    states = probe_trajectory(model, task, params, timing, n_steps, length, key, trials, noise)
+    return model.rates(states), model.read(params, states)
+
+
+def probe_trajectory(model: AbstractModel, task: AbstractTask, params, timing: Timing, n_steps: int, length: int,
+                     key, trials: tuple[int, ...] | None = None, noise: bool = False):
+    """The model's full states (a pytree, leaves (time, trials, ...)) before each update of the probe
+    :func:`probe_run` describes."""
     if trials is None:
         trials = (next(iter(task.conditions().values())),)
     k_state, k_noise = jax.random.split(key) if noise else (key, None)
@@ -144,7 +152,7 @@ def probe_run(model: AbstractModel, task: AbstractTask, params, timing: Timing, 
     inputs = jnp.zeros((length, len(trials), task.n_inputs)).at[:n_steps].set(picked)
     state0 = jax.tree_util.tree_map(lambda x: jnp.repeat(x, len(trials), axis=0), model.initial_state(k_state, 1))
     drawn = model.sample_noise(k_noise, length, len(trials)) if noise else None
-    return model.run(params, inputs, drawn, state0)
+    return model.scan(model.prepare(params), state0, model.drive(params, inputs, drawn))
 
 
 def probe_states(model: AbstractModel, task: AbstractTask, params, timing: Timing, cfg: MechanismConfig,

@@ -1,0 +1,277 @@
+"""Slow, fixed and ghost points of many networks at once (vmapped over networks, on the device).
+
+For the continuous-time vector field ``F(x)`` of a network at a constant input (the model family's
+:meth:`~rnnsweep.models.AbstractModel.velocity`, in units of the family's own time constant: for
+the leaky families ``F(r) = tau dr/dt = -r + tanh(W_rec r + b + W_in u)``), the finder minimises
+the speed ``q(x) = |F(x)|^2 / 2`` from many initial states with optimistix's BFGS (the way
+FixedPointFinder does it, one network at a time, with Adam; here every network of a batch at once).
+Then, per network:
+
+1. candidates with ``q >= slow_q`` are dropped (the minimiser stopped on a fast part of the flow);
+2. the rest are de-duplicated: sorted by ``q``, a candidate within ``unique_tol`` (RMS distance per
+   state unit) of a slower kept one is a duplicate;
+3. each unique point's Jacobian ``dF/dx`` and its eigenvalues ``lambda`` (in units of 1/time unit)
+   label it (:data:`LABELS`):
+
+   * ``q < fixed_q``: a fixed point; ``stable`` if every ``Re lambda < 0``, ``unstable`` if every
+     ``Re lambda > 0``, else ``saddle``;
+   * otherwise a slow point: a ``ghost`` when exactly one eigenvalue is near zero
+     (``|lambda| < zero_eig``) and every other has a negative real part (the ghost-mechanism paper's
+     signature of a saddle-node that has just disappeared), else ``slow``.
+
+Per network it reports the counts by label, the slowest point (its state and ``q``) and the
+dimension of the slow manifold there (the number of eigenvalues with ``|lambda| < zero_eig``).
+
+The initial states are states the network visits: the task's probe trials (every condition, then
+zero input to ``probe_factor`` trial lengths, noise-free, :func:`.mechanism.probe_run`), taken at
+evenly spaced times, plus Gaussian jitter of ``jitter``. All networks use the same draws (from
+``seed``), so a network's points do not depend on which networks it is batched with.
+
+The solver runs in float64 by default (``dtype``): telling a fixed point (``q ~ 1e-20``) from a slow
+point needs more than float32's 7 digits. :func:`find_points` is the pure, vmappable core for any
+vector field (the tests use ``dx/dt = x^2 + r``); :func:`network_points` is the driver for stored
+networks of a model family.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+from jax.flatten_util import ravel_pytree
+
+from ..models import AbstractModel
+from ..settings import one_of, positive
+from ..tasks import AbstractTask, Timing
+from .mechanism import probe_trajectory
+
+# point labels, stored as int8 codes (their index); -1 = no point (dropped or a duplicate)
+LABELS = ("stable", "saddle", "unstable", "ghost", "slow")
+STABLE, SADDLE, UNSTABLE, GHOST, SLOW = range(len(LABELS))
+NO_POINT = -1
+DTYPES = ("float64", "float32")
+
+
+@dataclasses.dataclass(frozen=True)
+class FinderConfig:
+    """Options of the slow-point finder; tolerances are in the vector field's units (see the module)."""
+
+    n_initial: int = 64  # initial states per network
+    jitter: float = 0.05  # std of the Gaussian jitter added to the visited states
+    probe_factor: int = 3  # probe length in trial lengths (the trial, then zero input)
+    max_steps: int = 2000  # BFGS steps per initial state
+    rtol: float = 1e-10  # BFGS's relative and absolute tolerances (optimistix's Cauchy criterion)
+    atol: float = 1e-14
+    fixed_q: float = 1e-10  # q below this: a fixed point
+    slow_q: float = 1e-4  # q below this: a slow point (candidates above are dropped)
+    unique_tol: float = 1e-3  # RMS distance per state unit under which two points are one
+    zero_eig: float = 0.05  # |eigenvalue| below this counts as zero (ghosts, slow-manifold dimension)
+    dtype: str = "float64"
+    batch_size: int = 64  # networks per compiled batch
+    seed: int = 0  # key of the initial states' jitter and of the probe's initial state
+
+    def __post_init__(self):
+        one_of("dynamics.dtype", self.dtype, DTYPES)
+        for name in ("n_initial", "probe_factor", "max_steps", "batch_size"):
+            positive(f"dynamics.{name}", getattr(self, name), integer=True)
+        for name in ("rtol", "atol", "fixed_q", "slow_q", "unique_tol", "zero_eig"):
+            positive(f"dynamics.{name}", getattr(self, name))
+        positive("dynamics.jitter", self.jitter, allow_zero=True)
+        if self.fixed_q >= self.slow_q:
+            raise ValueError(f"dynamics.fixed_q: must be below slow_q ({self.slow_q}), got {self.fixed_q}")
+
+
+Field = Callable[[Any, jax.Array], jax.Array]  # (params, x) -> dx/dt, x a flat state vector
+
+
+def speed(field: Field, params: Any, x: jax.Array) -> jax.Array:
+    """``q(x) = |F(x)|^2 / 2``."""
+    f = field(params, x)
+    return 0.5 * jnp.sum(f * f)
+
+
+def minimise_speed(field: Field, params: Any, x0: jax.Array, cfg: FinderConfig) -> tuple[jax.Array, jax.Array]:
+    """One BFGS minimisation of ``q`` from ``x0``: ``(x, q(x))``."""
+    solver = optx.BFGS(rtol=cfg.rtol, atol=cfg.atol)
+    solution = optx.minimise(lambda x, p: speed(field, p, x), solver, x0, args=params, max_steps=cfg.max_steps,
+                             throw=False)
+    x = solution.value
+    return x, speed(field, params, x)
+
+
+def unique_points(x: jax.Array, q: jax.Array, cfg: FinderConfig) -> jax.Array:
+    """Which candidates (P, D) to keep: below ``slow_q``, and not within ``unique_tol`` (RMS per unit)
+    of a slower kept candidate. Returns a boolean mask (P,) in the candidates' order."""
+    order = jnp.argsort(q)
+    xs, qs = x[order], q[order]
+    rms = jnp.sqrt(jnp.mean((xs[:, None, :] - xs[None, :, :]) ** 2, axis=-1))
+    close = rms < cfg.unique_tol
+    below = qs < cfg.slow_q
+
+    def visit(kept, i):
+        keep = below[i] & ~jnp.any(kept & close[i])
+        return kept.at[i].set(keep), None
+
+    kept, _ = jax.lax.scan(visit, jnp.zeros(len(qs), bool), jnp.arange(len(qs)))
+    return jnp.zeros_like(kept).at[order].set(kept)
+
+
+def find_points(field: Field, params: Any, x0: jax.Array, cfg: FinderConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The finder's core for one network (vmap it over networks): minimise ``q`` from each initial
+    state ``x0`` (P, D), then de-duplicate. Returns ``(x (P, D), q (P,), kept (P,))``."""
+    x, q = jax.vmap(lambda s: minimise_speed(field, params, s, cfg))(x0)
+    q = jnp.where(jnp.isfinite(q), q, jnp.inf)
+    return x, q, unique_points(x, q, cfg)
+
+
+def jacobian(field: Field, params: Any, x: jax.Array) -> jax.Array:
+    """``dF/dx`` at ``x`` (D, D)."""
+    return jax.jacfwd(lambda s: field(params, s))(x)
+
+
+def label_points(eigenvalues: np.ndarray, q: np.ndarray, cfg: FinderConfig) -> np.ndarray:
+    """Labels (:data:`LABELS` codes) of points with Jacobian ``eigenvalues`` (..., D) and speeds ``q``
+    (...)."""
+    re = eigenvalues.real
+    near_zero = np.abs(eigenvalues) < cfg.zero_eig
+    fixed = q < cfg.fixed_q
+    fixed_label = np.where(np.all(re < 0, -1), STABLE, np.where(np.all(re > 0, -1), UNSTABLE, SADDLE))
+    ghost = (near_zero.sum(-1) == 1) & np.all(near_zero | (re < 0), -1)
+    return np.where(fixed, fixed_label, np.where(ghost, GHOST, SLOW)).astype(np.int8)
+
+
+@dataclasses.dataclass
+class Points:
+    """The finder's result for ``n`` networks with ``P`` candidates each."""
+
+    x: np.ndarray  # (n, P, D) where each minimisation ended
+    q: np.ndarray  # (n, P) speed there (inf where non-finite)
+    kept: np.ndarray  # (n, P) bool: a unique point below slow_q
+    labels: np.ndarray  # (n, P) int8: LABELS code of each kept point, NO_POINT elsewhere
+    eigenvalues: np.ndarray  # (n, P, D) complex, of each kept point's Jacobian (NaN elsewhere)
+    config: FinderConfig
+
+    @property
+    def n_networks(self) -> int:
+        return self.q.shape[0]
+
+    def counts(self) -> np.ndarray:
+        """(n, len(LABELS)) points of each label per network."""
+        return np.stack([np.sum(self.labels == code, axis=1) for code in range(len(LABELS))], axis=1)
+
+    def slowest(self) -> np.ndarray:
+        """(n,) index of each network's slowest kept point (-1 where none was kept)."""
+        q = np.where(self.kept, self.q, np.inf)
+        return np.where(self.kept.any(1), np.argmin(q, axis=1), -1)
+
+    def slowest_q(self) -> np.ndarray:
+        i = self.slowest()
+        return np.where(i >= 0, np.take_along_axis(self.q, np.maximum(i, 0)[:, None], 1)[:, 0], np.nan)
+
+    def slowest_x(self) -> np.ndarray:
+        """(n, D) the slowest kept point of each network (NaN where none)."""
+        i = self.slowest()
+        x = np.take_along_axis(self.x, np.maximum(i, 0)[:, None, None], 1)[:, 0]
+        return np.where((i >= 0)[:, None], x, np.nan)
+
+    def manifold_dim(self) -> np.ndarray:
+        """(n,) eigenvalues with ``|lambda| < zero_eig`` at the slowest point (-1 where none)."""
+        i = self.slowest()
+        ev = np.take_along_axis(self.eigenvalues, np.maximum(i, 0)[:, None, None], 1)[:, 0]
+        dims = np.sum(np.abs(ev) < self.config.zero_eig, axis=-1)
+        return np.where(i >= 0, dims, -1)
+
+    def network(self, k: int) -> list[dict[str, Any]]:
+        """The kept points of network ``k``, slowest first: ``{"x", "q", "label", "eigenvalues"}``."""
+        idx = [int(i) for i in np.argsort(self.q[k]) if self.kept[k, i]]
+        return [{"x": self.x[k, i], "q": float(self.q[k, i]), "label": LABELS[self.labels[k, i]],
+                 "eigenvalues": self.eigenvalues[k, i]} for i in idx]
+
+
+def points_of_field(field: Field, params: Any, x0: np.ndarray, cfg: FinderConfig = FinderConfig()) -> Points:
+    """The finder for any vector field: ``params`` stacked over ``n`` networks (a pytree with leading
+    axis n), ``x0`` (n, P, D) initial states. Networks run ``cfg.batch_size`` at a time (padded to one
+    compiled shape); every network's result depends on its own parameters and initial states only."""
+    dtype = jnp.float64 if cfg.dtype == "float64" else jnp.float32
+    with jax.enable_x64(cfg.dtype == "float64"), jax.default_matmul_precision("highest"):
+        solve = jax.jit(jax.vmap(lambda p, s: find_points(field, p, s, cfg)))
+        jac = jax.jit(jax.vmap(lambda p, s: jax.vmap(lambda y: jacobian(field, p, y))(s)))
+        n = int(x0.shape[0])
+        xs, qs, keeps, eigs = [], [], [], []
+        for start in range(0, n, cfg.batch_size):
+            stop = min(start + cfg.batch_size, n)
+            take = np.arange(start, stop)
+            if n > cfg.batch_size:  # pad to one compiled shape with copies of the first network
+                take = np.concatenate([take, np.full(cfg.batch_size - len(take), start)])
+            p = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)[take], dtype), params)
+            x, q, kept = solve(p, jnp.asarray(x0[take], dtype))
+            x, q, kept = (np.asarray(a)[: stop - start] for a in (x, q, kept))
+            ev = np.full(x.shape, np.nan, complex)
+            if kept.any():  # eigenvalues of the kept points only (LAPACK on the host: portable)
+                jacs = np.asarray(jac(jax.tree_util.tree_map(lambda a: a[: stop - start], p), jnp.asarray(x, dtype)))
+                ev[kept] = np.linalg.eigvals(jacs[kept])
+            xs.append(x), qs.append(q), keeps.append(kept), eigs.append(ev)
+    x, q, kept, ev = (np.concatenate(a) for a in (xs, qs, keeps, eigs))
+    labels = np.where(kept, label_points(ev, q, cfg), NO_POINT).astype(np.int8)
+    return Points(x, q, kept, labels, ev, cfg)
+
+
+# --- networks of a model family ---------------------------------------------------------------------
+def time_unit_ms(model: AbstractModel) -> float:
+    """The time unit of the vector field: the family's time constant ``tau_ms`` if it has one, else
+    its step ``dt_ms``."""
+    return float(getattr(model, "tau_ms", model.dt_ms))
+
+
+def model_field(model: AbstractModel, inputs: np.ndarray | None = None) -> Field:
+    """The model's vector field at constant ``inputs`` (default zero) on flat state vectors, in units
+    of :func:`time_unit_ms`."""
+    template = model.initial_state(jax.random.PRNGKey(0), 1)
+    _, unravel = ravel_pytree(template)
+    unit = time_unit_ms(model)
+    u = jnp.zeros((1, model.n_inputs)) if inputs is None else jnp.asarray(inputs).reshape(1, model.n_inputs)
+
+    def field(params, x):
+        state = unravel(x)
+        v = model.velocity(params, state, u.astype(x.dtype))
+        return unit * ravel_pytree(v)[0]
+
+    return field
+
+
+def flat_states(states: Any) -> jax.Array:
+    """A state pytree whose leaves have leading axes (time, trials) as flat vectors (time, trials, D),
+    in the order :func:`jax.flatten_util.ravel_pytree` flattens one state."""
+    leaves = jax.tree_util.tree_leaves(states)
+    return jnp.concatenate([x.reshape(x.shape[:2] + (-1,)) for x in leaves], axis=-1)
+
+
+def initial_states(model: AbstractModel, task: AbstractTask, params: dict, timing: Timing,
+                   cfg: FinderConfig) -> jax.Array:
+    """``n_initial`` states one network visits (P, D): its noise-free probe of every task condition
+    (:func:`.mechanism.probe_trajectory`), at evenly spaced times, plus jitter. The draws come from
+    ``cfg.seed`` only."""
+    n = int(task.n_steps(timing))
+    k_probe, k_jitter = jax.random.split(jax.random.PRNGKey(cfg.seed))
+    conditions = tuple(task.conditions().values())
+    states = probe_trajectory(model, task, params, timing, n, cfg.probe_factor * n, k_probe, conditions)
+    visited = jnp.swapaxes(flat_states(states), 0, 1).reshape(-1, flat_states(states).shape[-1])
+    pick = np.linspace(0, visited.shape[0] - 1, cfg.n_initial).round().astype(int)
+    chosen = visited[pick]
+    return chosen + cfg.jitter * jax.random.normal(k_jitter, chosen.shape, chosen.dtype)
+
+
+def network_points(model: AbstractModel, task: AbstractTask, params: dict[str, np.ndarray], timing: Timing,
+                   cfg: FinderConfig = FinderConfig(), inputs: np.ndarray | None = None) -> Points:
+    """Slow, fixed and ghost points of stacked networks (``params``: (n, ...) per name) of one trial
+    length, at constant ``inputs`` (default zero: the delay period's dynamics)."""
+    with jax.default_matmul_precision("highest"):
+        starts = jax.jit(jax.vmap(lambda p: initial_states(model, task, p, timing, cfg)))
+        n = next(iter(params.values())).shape[0]
+        x0 = np.concatenate([np.asarray(starts({k: jnp.asarray(v[i:i + cfg.batch_size]) for k, v in params.items()}))
+                             for i in range(0, n, cfg.batch_size)])
+    return points_of_field(model_field(model, inputs), params, x0, cfg)
