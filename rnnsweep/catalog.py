@@ -32,7 +32,7 @@ def catalog() -> dict[str, Any]:
         task_entries[name] = {"doc": _doc(cls), "settings": settings.describe(cls), "axes": list(cls.axes),
                               "durations": list(cls.durations), "metrics": list(cls.metric_names),
                               "inputs": example.n_inputs, "outputs": example.n_outputs, "module": cls.__module__}
-    analysis_entries = {name: {"doc": cls.description, "requires": list(cls.requires),
+    analysis_entries = {name: {"doc": cls.description, "requires": list(cls.requires), "default": cls.default,
                                "options": settings.describe(cls), "module": cls.__module__}
                         for name, cls in analyses().items()}
     conditions = {c.name: {"doc": c.description, "reference": {k: list(v) for k, v in c.reference.items()}}
@@ -62,7 +62,8 @@ def format_catalog(entries: dict[str, Any]) -> str:
     lines += ["", "ANALYSES (rnnsweep analyze --only/--skip NAME)"]
     for name, a in entries["analyses"].items():
         req = f" (requires {', '.join(a['requires'])})" if a["requires"] else ""
-        lines += ["", f"  {name}{req}: {a['doc']}"]
+        opt_in = "" if a["default"] else " [opt-in: runs only when named]"
+        lines += ["", f"  {name}{req}{opt_in}: {a['doc']}"]
         lines += _settings_lines(a["options"])
     lines += ["", "CONDITIONS of the scaling analysis (rnnsweep analyze --condition NAME; default: from the store)", ""]
     width = max(len(n) for n in entries["conditions"])

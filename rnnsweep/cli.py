@@ -163,7 +163,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         configured = {"classes": Classes(cell=cell, mechanism=mechanism),
                       "scaling": Scaling(n_boot=args.n_boot, method=args.fits)}
         summary = analyze(args.stores, out, only=_names(args.only), skip=_names(args.skip) or (),
-                          configured=configured, condition=args.condition, progress=not args.quiet)
+                          also=["dynamics"] if args.dynamics else (), configured=configured, condition=args.condition, progress=not args.quiet)
     except ValueError as e:
         raise StoreError(str(e)) from None
     print(out / "report.md")
@@ -341,6 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
     ana.add_argument("--only", help="run only these analyses (comma separated; what they require runs too); "
                                     "see 'rnnsweep list'")
     ana.add_argument("--skip", help="skip these analyses (comma separated)")
+    ana.add_argument("--dynamics", action="store_true",
+                     help="also run the opt-in 'dynamics' analysis: slow, fixed and ghost points of every finished "
+                          "network by class and, with training snapshots ([run] snapshot_every), the SP<->LC switches "
+                          "during training")
     ana.add_argument("--condition", help="the paper's condition whose classification rules and fits to follow "
                                          "(default: from the store's model and task), e.g. nopost, post, long_tau, "
                                          "no_memory; see 'rnnsweep list'")

@@ -62,6 +62,9 @@ class Analysis(Settings, abc.ABC):
     name: ClassVar[str]
     description: ClassVar[str]  # one line, for `rnnsweep list`
     requires: ClassVar[tuple[str, ...]] = ()
+    # False: an opt-in analysis (costly), run only when named (``--only``, or its own flag such as
+    # ``analyze --dynamics``)
+    default: ClassVar[bool] = True
 
     @classmethod
     @abc.abstractmethod

@@ -36,13 +36,13 @@ networks of a model family.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
-from jax.flatten_util import ravel_pytree
 
 from ..models import AbstractModel
 from ..settings import one_of, positive
@@ -192,14 +192,21 @@ class Points:
                  "eigenvalues": self.eigenvalues[k, i]} for i in idx]
 
 
+@functools.lru_cache(maxsize=64)
+def compiled_finder(field: Field, cfg: FinderConfig) -> tuple[Callable, Callable]:
+    """The jitted batch programs ``(solve, jacobians)`` of a field, built once per (field, config)."""
+    solve = jax.jit(jax.vmap(lambda p, s: find_points(field, p, s, cfg)))
+    jac = jax.jit(jax.vmap(lambda p, s: jax.vmap(lambda y: jacobian(field, p, y))(s)))
+    return solve, jac
+
+
 def points_of_field(field: Field, params: Any, x0: np.ndarray, cfg: FinderConfig = FinderConfig()) -> Points:
     """The finder for any vector field: ``params`` stacked over ``n`` networks (a pytree with leading
     axis n), ``x0`` (n, P, D) initial states. Networks run ``cfg.batch_size`` at a time (padded to one
     compiled shape); every network's result depends on its own parameters and initial states only."""
     dtype = jnp.float64 if cfg.dtype == "float64" else jnp.float32
+    solve, jac = compiled_finder(field, cfg)
     with jax.enable_x64(cfg.dtype == "float64"), jax.default_matmul_precision("highest"):
-        solve = jax.jit(jax.vmap(lambda p, s: find_points(field, p, s, cfg)))
-        jac = jax.jit(jax.vmap(lambda p, s: jax.vmap(lambda y: jacobian(field, p, y))(s)))
         n = int(x0.shape[0])
         xs, qs, keeps, eigs = [], [], [], []
         for start in range(0, n, cfg.batch_size):
@@ -227,25 +234,34 @@ def time_unit_ms(model: AbstractModel) -> float:
     return float(getattr(model, "tau_ms", model.dt_ms))
 
 
-def model_field(model: AbstractModel, inputs: np.ndarray | None = None) -> Field:
+def model_field(model: AbstractModel, inputs: tuple[float, ...] | None = None) -> Field:
     """The model's vector field at constant ``inputs`` (default zero) on flat state vectors, in units
-    of :func:`time_unit_ms`."""
-    template = model.initial_state(jax.random.PRNGKey(0), 1)
-    _, unravel = ravel_pytree(template)
+    of :func:`time_unit_ms`. The same arguments give the same function (so its programs compile once)."""
+    return _model_field(model, None if inputs is None else tuple(float(x) for x in np.ravel(inputs)))
+
+
+@functools.lru_cache(maxsize=64)
+def _model_field(model: AbstractModel, inputs: tuple[float, ...] | None) -> Field:
+    template = jax.eval_shape(lambda: model.initial_state(jax.random.PRNGKey(0), 1))
+    leaves, treedef = jax.tree_util.tree_flatten(template)
+    sizes = [int(np.prod(leaf.shape)) for leaf in leaves]
     unit = time_unit_ms(model)
-    u = jnp.zeros((1, model.n_inputs)) if inputs is None else jnp.asarray(inputs).reshape(1, model.n_inputs)
+    u = np.zeros((1, model.n_inputs)) if inputs is None else np.reshape(inputs, (1, model.n_inputs))
+
+    def unravel(x):  # in x's own dtype (ravel_pytree's inverse would cast to the template's float32)
+        parts = jnp.split(x, np.cumsum(sizes)[:-1])
+        return jax.tree_util.tree_unflatten(treedef, [p.reshape(leaf.shape) for p, leaf in zip(parts, leaves)])
 
     def field(params, x):
-        state = unravel(x)
-        v = model.velocity(params, state, u.astype(x.dtype))
-        return unit * ravel_pytree(v)[0]
+        v = model.velocity(params, unravel(x), jnp.asarray(u, x.dtype))
+        return unit * jnp.concatenate([leaf.reshape(-1) for leaf in jax.tree_util.tree_leaves(v)])
 
     return field
 
 
 def flat_states(states: Any) -> jax.Array:
     """A state pytree whose leaves have leading axes (time, trials) as flat vectors (time, trials, D),
-    in the order :func:`jax.flatten_util.ravel_pytree` flattens one state."""
+    in the order of the state's leaves (as :func:`model_field` reads them)."""
     leaves = jax.tree_util.tree_leaves(states)
     return jnp.concatenate([x.reshape(x.shape[:2] + (-1,)) for x in leaves], axis=-1)
 
@@ -265,12 +281,17 @@ def initial_states(model: AbstractModel, task: AbstractTask, params: dict, timin
     return chosen + cfg.jitter * jax.random.normal(k_jitter, chosen.shape, chosen.dtype)
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled_starts(model: AbstractModel, task: AbstractTask, timing: tuple, cfg: FinderConfig) -> Callable:
+    return jax.jit(jax.vmap(lambda p: initial_states(model, task, p, dict(timing), cfg)))
+
+
 def network_points(model: AbstractModel, task: AbstractTask, params: dict[str, np.ndarray], timing: Timing,
-                   cfg: FinderConfig = FinderConfig(), inputs: np.ndarray | None = None) -> Points:
+                   cfg: FinderConfig = FinderConfig(), inputs: tuple[float, ...] | None = None) -> Points:
     """Slow, fixed and ghost points of stacked networks (``params``: (n, ...) per name) of one trial
     length, at constant ``inputs`` (default zero: the delay period's dynamics)."""
+    starts = _compiled_starts(model, task, tuple(sorted((k, int(v)) for k, v in timing.items())), cfg)
     with jax.default_matmul_precision("highest"):
-        starts = jax.jit(jax.vmap(lambda p: initial_states(model, task, p, timing, cfg)))
         n = next(iter(params.values())).shape[0]
         x0 = np.concatenate([np.asarray(starts({k: jnp.asarray(v[i:i + cfg.batch_size]) for k, v in params.items()}))
                              for i in range(0, n, cfg.batch_size)])

@@ -14,21 +14,23 @@ from .study import Study
 
 
 def analyze(stores: Sequence[str | Path], out: str | Path, *, only: Sequence[str] | None = None,
-            skip: Sequence[str] = (), configured: Mapping[str, Analysis] | None = None,
+            skip: Sequence[str] = (), also: Sequence[str] = (), configured: Mapping[str, Analysis] | None = None,
             condition: str | None = None, progress: bool = True,
             log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict[str, Any]:
     """Analyse one study (one store, or several sweeps joined along ``lr``). ``only`` and ``skip``
-    select analyses by name (the ones a selected analysis requires always run); ``configured``
+    select analyses by name (the ones a selected analysis requires always run; without ``only``, every
+    analysis but the opt-in ones, such as ``dynamics``); ``also`` adds analyses to either selection; ``configured``
     gives instances with non-default options; ``condition`` names the paper's condition to follow
     (default: from the stored model and task). Returns the summary (also written to summary.json)."""
     out = Path(out)
     known = analyses()
     configured = dict(configured or {})
-    for name in list(only or []) + list(skip) + list(configured):
+    for name in list(only or []) + list(skip) + list(also) + list(configured):
         if name not in known:
             raise ValueError(f"unknown analysis {name!r} (known: {', '.join(known)})")
     study = Study.open(stores, condition)
-    selected = [n for n in (only or known) if n not in skip]
+    chosen = list(only or [n for n, cls in known.items() if cls.default]) + [n for n in also if n not in (only or ())]
+    selected = [n for n in chosen if n not in skip]
     order = run_order(selected)
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(out, progress, log)
