@@ -131,3 +131,24 @@ def test_finder_settings_are_checked_with_the_offending_field_named():
         dyn.FinderConfig(fixed_q=1e-3, slow_q=1e-4)
     with pytest.raises(ValueError, match="dynamics.n_initial"):
         dyn.FinderConfig(n_initial=0)
+
+
+def test_the_work_queue_gives_what_the_single_program_finder_gives(random_networks):
+    # points_of_field runs the rounds of BFGS as a queue of lanes; find_points runs the same rounds for one
+    # network inside one program (vmappable, jit-able): the same points
+    model, task, params, timing = random_networks
+    cfg = dyn.FinderConfig(n_initial=6, batch_size=2, round_steps=16, max_steps=96)
+    queued = dyn.network_points(model, task, params, timing, cfg)
+    field = dyn.model_field(model)
+    x0 = dyn.initial_states(model, task, {k: jnp.asarray(v[1]) for k, v in params.items()}, timing, cfg)
+    with jax.enable_x64(True), jax.default_matmul_precision("highest"):
+        one = {k: jnp.asarray(v[1], jnp.float64) for k, v in params.items()}
+        x, q, kept = jax.jit(lambda p, s: dyn.find_points(field, p, s, cfg))(one, jnp.asarray(x0, jnp.float64))
+    # the same points (which of several starts that reached one point stands for it may differ: their q
+    # differ only in rounding)
+    single = np.asarray(x)[np.asarray(kept)]
+    found = queued.x[1][queued.kept[1]]
+    assert len(single) == len(found) >= 1
+    by_position = lambda a: a[np.lexsort(np.round(a, 6).T)]  # noqa: E731
+    # (to 1e-4: a slow point is a flat minimum of q, where rounding moves the minimiser's end)
+    np.testing.assert_allclose(by_position(single), by_position(found), atol=1e-4)

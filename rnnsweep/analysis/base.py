@@ -8,7 +8,8 @@ analysis that applies to it, the ones it ``requires`` first, and collects what e
 
 * ``cell_arrays``: arrays over the study's grid (leading axes = the grid), written into each
   source store's ``analysis/<name>`` subgroup (the part of the grid that store holds), replacing
-  that subgroup only;
+  that subgroup only; ``cell_dims`` names their trailing axes (default ``<array>_dim<j>``), and
+  ``coords`` gives those axes' values;
 * ``arrays``: study-level arrays ``{name: (values, dims)}``, written to every source's subgroup
   too, with ``coords`` for their own axes;
 * ``summary``: entries of summary.json (keys unique across analyses); ``report``: its section of
@@ -37,6 +38,7 @@ from .study import Study
 @dataclasses.dataclass
 class Result:
     cell_arrays: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    cell_dims: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # names of their trailing axes
     arrays: dict[str, tuple[np.ndarray, tuple[str, ...]]] = dataclasses.field(default_factory=dict)
     coords: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     attrs: dict[str, Any] = dataclasses.field(default_factory=dict)

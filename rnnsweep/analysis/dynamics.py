@@ -63,7 +63,8 @@ class FinderConfig:
     n_initial: int = 64  # initial states per network
     jitter: float = 0.05  # std of the Gaussian jitter added to the visited states
     probe_factor: int = 3  # probe length in trial lengths (the trial, then zero input)
-    max_steps: int = 2000  # BFGS steps per initial state
+    max_steps: int = 2000  # BFGS steps per initial state, in all
+    round_steps: int = 64  # BFGS steps per round (a minimisation still running after it continues in the next)
     rtol: float = 1e-10  # BFGS's relative and absolute tolerances (optimistix's Cauchy criterion)
     atol: float = 1e-14
     fixed_q: float = 1e-10  # q below this: a fixed point
@@ -71,12 +72,12 @@ class FinderConfig:
     unique_tol: float = 1e-3  # RMS distance per state unit under which two points are one
     zero_eig: float = 0.05  # |eigenvalue| below this counts as zero (ghosts, slow-manifold dimension)
     dtype: str = "float64"
-    batch_size: int = 64  # networks per compiled batch
+    batch_size: int = 64  # networks per compiled batch: batch_size x n_initial minimisations run side by side
     seed: int = 0  # key of the initial states' jitter and of the probe's initial state
 
     def __post_init__(self):
         one_of("dynamics.dtype", self.dtype, DTYPES)
-        for name in ("n_initial", "probe_factor", "max_steps", "batch_size"):
+        for name in ("n_initial", "probe_factor", "max_steps", "round_steps", "batch_size"):
             positive(f"dynamics.{name}", getattr(self, name), integer=True)
         for name in ("rtol", "atol", "fixed_q", "slow_q", "unique_tol", "zero_eig"):
             positive(f"dynamics.{name}", getattr(self, name))
@@ -94,13 +95,14 @@ def speed(field: Field, params: Any, x: jax.Array) -> jax.Array:
     return 0.5 * jnp.sum(f * f)
 
 
-def minimise_speed(field: Field, params: Any, x0: jax.Array, cfg: FinderConfig) -> tuple[jax.Array, jax.Array]:
-    """One BFGS minimisation of ``q`` from ``x0``: ``(x, q(x))``."""
+def minimise_speed(field: Field, params: Any, x0: jax.Array, cfg: FinderConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """One round of BFGS on ``q`` from ``x0``, at most ``cfg.round_steps`` steps: ``(x, q(x), steps)``;
+    ``steps == round_steps`` means it has not converged yet."""
     solver = optx.BFGS(rtol=cfg.rtol, atol=cfg.atol)
-    solution = optx.minimise(lambda x, p: speed(field, p, x), solver, x0, args=params, max_steps=cfg.max_steps,
+    solution = optx.minimise(lambda x, p: speed(field, p, x), solver, x0, args=params, max_steps=cfg.round_steps,
                              throw=False)
     x = solution.value
-    return x, speed(field, params, x)
+    return x, speed(field, params, x), solution.stats["num_steps"]
 
 
 def unique_points(x: jax.Array, q: jax.Array, cfg: FinderConfig) -> jax.Array:
@@ -121,9 +123,20 @@ def unique_points(x: jax.Array, q: jax.Array, cfg: FinderConfig) -> jax.Array:
 
 
 def find_points(field: Field, params: Any, x0: jax.Array, cfg: FinderConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """The finder's core for one network (vmap it over networks): minimise ``q`` from each initial
-    state ``x0`` (P, D), then de-duplicate. Returns ``(x (P, D), q (P,), kept (P,))``."""
-    x, q = jax.vmap(lambda s: minimise_speed(field, params, s, cfg))(x0)
+    """The finder for one network, in one program (vmappable over networks; :func:`points_of_field`
+    runs the same rounds as a work queue instead): minimise ``q`` from each initial state ``x0``
+    (P, D) in rounds of ``round_steps`` until converged or ``max_steps``, then de-duplicate. Returns
+    ``(x (P, D), q (P,), kept (P,))``."""
+    rounds = -(-cfg.max_steps // cfg.round_steps)
+
+    def one_round(carry, _):
+        x, q, running = carry
+        xn, qn, steps = jax.vmap(lambda s: minimise_speed(field, params, s, cfg))(x)
+        keep = running[:, None]
+        return (jnp.where(keep, xn, x), jnp.where(running, qn, q), running & (steps >= cfg.round_steps)), None
+
+    start = (x0, jnp.full(x0.shape[0], jnp.inf, x0.dtype), jnp.ones(x0.shape[0], bool))
+    (x, q, _), _ = jax.lax.scan(one_round, start, None, length=rounds)
     q = jnp.where(jnp.isfinite(q), q, jnp.inf)
     return x, q, unique_points(x, q, cfg)
 
@@ -193,36 +206,67 @@ class Points:
 
 
 @functools.lru_cache(maxsize=64)
-def compiled_finder(field: Field, cfg: FinderConfig) -> tuple[Callable, Callable]:
-    """The jitted batch programs ``(solve, jacobians)`` of a field, built once per (field, config)."""
-    solve = jax.jit(jax.vmap(lambda p, s: find_points(field, p, s, cfg)))
-    jac = jax.jit(jax.vmap(lambda p, s: jax.vmap(lambda y: jacobian(field, p, y))(s)))
-    return solve, jac
+def compiled_finder(field: Field, cfg: FinderConfig) -> tuple[Callable, Callable, Callable]:
+    """The jitted programs of a field, built once per (field, config): one round of minimisations
+    ``(lane params, x) -> (x, q, steps)``, the de-duplication of networks ``(x, q) -> kept`` and the
+    Jacobians ``(lane params, x) -> dF/dx``."""
+    minimise = jax.jit(jax.vmap(lambda p, x: minimise_speed(field, p, x, cfg)))
+    unique = jax.jit(jax.vmap(lambda x, q: unique_points(x, q, cfg)))
+    jac = jax.jit(jax.vmap(lambda p, x: jacobian(field, p, x)))
+    return minimise, unique, jac
+
+
+def lane_batches(lanes: np.ndarray, size: int):
+    """``lanes`` in batches of ``size``, the last one padded with copies of its first lane to a power of
+    two (at least 16): few compiled shapes, little padded work. Yields ``(padded lanes, real count)``."""
+    for start in range(0, len(lanes), size):
+        chunk = lanes[start:start + size]
+        padded = min(size, max(16, 1 << (len(chunk) - 1).bit_length()))
+        yield np.concatenate([chunk, np.full(padded - len(chunk), chunk[0])]), len(chunk)
 
 
 def points_of_field(field: Field, params: Any, x0: np.ndarray, cfg: FinderConfig = FinderConfig()) -> Points:
     """The finder for any vector field: ``params`` stacked over ``n`` networks (a pytree with leading
-    axis n), ``x0`` (n, P, D) initial states. Networks run ``cfg.batch_size`` at a time (padded to one
-    compiled shape); every network's result depends on its own parameters and initial states only."""
-    dtype = jnp.float64 if cfg.dtype == "float64" else jnp.float32
-    solve, jac = compiled_finder(field, cfg)
+    axis n), ``x0`` (n, P, D) initial states.
+
+    The n x P minimisations run as a work queue of *lanes*: ``batch_size x P`` lanes side by side per
+    compiled call, ``round_steps`` BFGS steps per round, the lanes that have not converged going back
+    to the queue (continuing from where they stopped) until ``max_steps``. So a slow minimisation
+    holds up only its own lane, not the whole batch (as a vmapped while loop would), and a lane's
+    result depends on its own parameters and initial state only, never on the other networks."""
+    dtype = np.float64 if cfg.dtype == "float64" else np.float32
+    minimise, unique, jac = compiled_finder(field, cfg)
+    n, n_start, dim = x0.shape
+    host = jax.tree_util.tree_map(lambda a: np.asarray(a, dtype), params)
+    lane_net = np.repeat(np.arange(n), n_start)
+    x = np.asarray(x0, dtype).reshape(n * n_start, dim).copy()
+    q = np.full(n * n_start, np.inf)
+    used = np.zeros(n * n_start, int)
+    size = cfg.batch_size * n_start
     with jax.enable_x64(cfg.dtype == "float64"), jax.default_matmul_precision("highest"):
-        n = int(x0.shape[0])
-        xs, qs, keeps, eigs = [], [], [], []
-        for start in range(0, n, cfg.batch_size):
-            stop = min(start + cfg.batch_size, n)
-            take = np.arange(start, stop)
-            if n > cfg.batch_size:  # pad to one compiled shape with copies of the first network
-                take = np.concatenate([take, np.full(cfg.batch_size - len(take), start)])
-            p = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)[take], dtype), params)
-            x, q, kept = solve(p, jnp.asarray(x0[take], dtype))
-            x, q, kept = (np.asarray(a)[: stop - start] for a in (x, q, kept))
-            ev = np.full(x.shape, np.nan, complex)
-            if kept.any():  # eigenvalues of the kept points only (LAPACK on the host: portable)
-                jacs = np.asarray(jac(jax.tree_util.tree_map(lambda a: a[: stop - start], p), jnp.asarray(x, dtype)))
-                ev[kept] = np.linalg.eigvals(jacs[kept])
-            xs.append(x), qs.append(q), keeps.append(kept), eigs.append(ev)
-    x, q, kept, ev = (np.concatenate(a) for a in (xs, qs, keeps, eigs))
+        queue = np.arange(n * n_start)
+        while len(queue):
+            again = []
+            for lanes, real in lane_batches(queue, size):
+                p = jax.tree_util.tree_map(lambda a: a[lane_net[lanes]], host)
+                xn, qn, steps = (np.asarray(a)[:real] for a in minimise(p, x[lanes]))
+                done = lanes[:real]
+                x[done], q[done] = xn, qn
+                used[done] += steps
+                again.append(done[(steps >= cfg.round_steps) & (used[done] < cfg.max_steps)])
+            queue = np.concatenate(again)
+        q = np.where(np.isfinite(q), q, np.inf)
+        x, q = x.reshape(n, n_start, dim), q.reshape(n, n_start)
+        kept = np.zeros((n, n_start), bool)
+        for nets, real in lane_batches(np.arange(n), cfg.batch_size):
+            kept[nets[:real]] = np.asarray(unique(x[nets], q[nets]))[:real]
+        ev = np.full(x.shape, np.nan, complex)
+        where = np.argwhere(kept)  # eigenvalues of the kept points only (LAPACK on the host: portable)
+        for rows, real in lane_batches(np.arange(len(where)), size):
+            net, point = where[rows].T
+            p = jax.tree_util.tree_map(lambda a: a[net], host)
+            jacs = np.asarray(jac(p, x[net, point]))[:real]
+            ev[net[:real], point[:real]] = np.linalg.eigvals(jacs)
     labels = np.where(kept, label_points(ev, q, cfg), NO_POINT).astype(np.int8)
     return Points(x, q, kept, labels, ev, cfg)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
+import jax
 import matplotlib.pyplot as plt
 import numpy as np
 from tqdm import tqdm
@@ -58,12 +59,15 @@ class FinalPoints:
     slowest_q: np.ndarray  # (*grid,)
     manifold_dim: np.ndarray  # (*grid,) int16
     flatness: np.ndarray  # (*grid,) rank-1 networks only
+    slowest_point: np.ndarray  # (*grid, state) the slowest point's state
 
 
 def final_points(source: Source, cfg: FinderConfig, flat_cfg: FlatnessConfig, progress: bool) -> FinalPoints:
     shape = source.status.shape
+    n_state = sum(int(np.prod(leaf.shape)) for leaf in jax.tree_util.tree_leaves(
+        jax.eval_shape(lambda: source.model.initial_state(jax.random.PRNGKey(0), 1))))
     out = FinalPoints(np.full(shape + (len(LABELS),), -1, np.int16), np.full(shape, np.nan),
-                      np.full(shape, -1, np.int16), np.full(shape, np.nan))
+                      np.full(shape, -1, np.int16), np.full(shape, np.nan), np.full(shape + (n_state,), np.nan))
     cells = [tuple(ix) for ix in np.argwhere(source.status == Status.DONE)]
     rank1 = is_low_rank(source.model) and getattr(source.model, "rank", None) == 1
     for key, members in tqdm(sorted(by_timing(source, cells).items()), desc=f"fixed points {source.name}",
@@ -74,6 +78,7 @@ def final_points(source: Source, cfg: FinderConfig, flat_cfg: FlatnessConfig, pr
         out.counts[sel] = pts.counts()
         out.slowest_q[sel] = pts.slowest_q()
         out.manifold_dim[sel] = pts.manifold_dim()
+        out.slowest_point[sel] = pts.slowest_x()
         if rank1:
             out.flatness[sel] = network_flows(source.model, params, flat_cfg)[2]
     return out
@@ -89,11 +94,43 @@ class History:
     events: dict[str, np.ndarray]  # SwitchEvents fields over the grid
 
 
+def snapshot_measures(source: Source, members: list[tuple[int, ...]], timing: dict, mechanism: MechanismConfig,
+                      finder: FinderConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Mechanism index (cells, S) and point counts (cells, S, labels) of the snapshots of cells of one
+    trial length (NaN and -1 for the snapshots past a cell's end)."""
+    snaps = store.read_snapshots(source.group(), members)  # {name: (cells, S, ...)}
+    n_cells, n_snap = next(iter(snaps.values())).shape[:2]
+    index = np.full((n_cells, n_snap), np.nan)
+    counts = np.full((n_cells, n_snap, len(LABELS)), -1, np.int16)
+    flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in snaps.items()}
+    present = np.stack([np.isfinite(v.reshape(len(v), -1)).all(1) for v in flat.values()]).all(0)
+    rows = np.flatnonzero(present)  # a snapshot past a cell's own end is NaN
+    if len(rows):
+        taken = {k: v[rows] for k, v in flat.items()}
+        idx, _ = mechanism_measures(source.model, source.task, taken, {k: np.int32(v) for k, v in timing.items()},
+                                    mechanism)
+        pts = network_points(source.model, source.task, taken, timing, finder)
+        index.reshape(-1)[rows] = idx
+        counts.reshape(-1, len(LABELS))[rows] = pts.counts()
+    return index, counts
+
+
+def cell_history(source: Source, ix: tuple[int, ...], mechanism: MechanismConfig = MechanismConfig(),
+                 finder: FinderConfig = FinderConfig()) -> dict[str, np.ndarray] | None:
+    """One network over training: ``{"epoch", "mechanism_index", "counts"}`` per snapshot (None when the
+    store has no snapshots); what ``rnnsweep inspect`` draws."""
+    epochs = store.snapshot_epochs(source.group())
+    if epochs is None:
+        return None
+    timing = {k: int(v) for k, v in source.timing(ix).items()}
+    index, counts = snapshot_measures(source, [ix], timing, mechanism, finder)
+    return {"epoch": epochs, "mechanism_index": index[0], "counts": counts[0]}
+
+
 def snapshot_history(source: Source, mechanism: MechanismConfig, finder: FinderConfig, switches: SwitchConfig,
                      progress: bool) -> History | None:
     """The mechanism and the points of every finished network at every snapshot (None: no snapshots)."""
-    group = source.group()
-    epochs = store.snapshot_epochs(group)
+    epochs = store.snapshot_epochs(source.group())
     if epochs is None:
         return None
     shape, n_snap = source.status.shape, len(epochs)
@@ -102,24 +139,9 @@ def snapshot_history(source: Source, mechanism: MechanismConfig, finder: FinderC
     cells = [tuple(ix) for ix in np.argwhere(source.status == Status.DONE)]
     for key, members in tqdm(sorted(by_timing(source, cells).items()), desc=f"snapshots {source.name}",
                              disable=not progress, leave=False):
-        snaps = store.read_snapshots(group, members)  # {name: (cells, S, ...)}
-        flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in snaps.items()}
-        # a snapshot past a cell's own end is NaN
-        present = np.stack([np.isfinite(v.reshape(len(v), -1)).all(1) for v in flat.values()]).all(0)
-        rows = np.flatnonzero(present)
-        if not len(rows):
-            continue
-        taken = {k: v[rows] for k, v in flat.items()}
-        timing = dict(key)
-        idx, _ = mechanism_measures(source.model, source.task, taken, {k: np.int32(v) for k, v in timing.items()},
-                                    mechanism)
-        pts = network_points(source.model, source.task, taken, timing, finder)
-        cell_of, snap_of = np.divmod(rows, n_snap)
-        for c, s, i, cnt in zip(cell_of, snap_of, idx, pts.counts()):
-            index[members[c] + (s,)] = i
-            counts[members[c] + (s,)] = cnt
-    events = cell_events(source, index, epochs, switches)
-    return History(epochs, index, counts, events)
+        sel = tuple(np.array(members).T)
+        index[sel], counts[sel] = snapshot_measures(source, members, dict(key), mechanism, finder)
+    return History(epochs, index, counts, cell_events(source, index, epochs, switches))
 
 
 def cell_events(source: Source, index: np.ndarray, epochs: np.ndarray, cfg: SwitchConfig) -> dict[str, np.ndarray]:
@@ -173,7 +195,7 @@ class Dynamics(Analysis):
         final = FinalPoints(*(study.join([getattr(f, field.name) for f in finals])
                               for field in dataclasses.fields(FinalPoints)))
         cell_arrays: dict[str, np.ndarray] = {"point_counts": final.counts, "slowest_q": final.slowest_q,
-                                              "manifold_dim": final.manifold_dim}
+                                              "manifold_dim": final.manifold_dim, "slowest_point": final.slowest_point}
         rank1 = bool(np.isfinite(final.flatness).any())
         if rank1:
             cell_arrays["flatness"] = final.flatness
@@ -202,7 +224,7 @@ class Dynamics(Analysis):
             events = {k: study.join([h.events[k] for h in histories]) for k in histories[0].events}
             cell_arrays.update({"snapshot_mechanism_index": index, "snapshot_point_counts": counts,
                                 **{EVENT_ARRAYS[k]: v for k, v in events.items()}})
-            arrays["snapshot_epoch"] = (epochs, ("snapshot",))
+            coords["snapshot"] = epochs
             figures += plots.save(switch_figure(events, index, classified, epochs, switches, study.name), ctx.out,
                                   "mechanism_switches")
             switch_summary, lines = switch_report(events, classified, study, epochs)
@@ -211,7 +233,10 @@ class Dynamics(Analysis):
         else:
             report += ["No training snapshots in the store: set `[run] snapshot_every` to follow the mechanism "
                        "through training.", ""]
-        return Result(cell_arrays=cell_arrays, arrays=arrays, coords=coords,
+        dims = {"point_counts": ("label",), "slowest_point": ("state",), "snapshot_mechanism_index": ("snapshot",),
+                "snapshot_point_counts": ("snapshot", "label")}
+        return Result(cell_arrays=cell_arrays, cell_dims={k: v for k, v in dims.items() if k in cell_arrays},
+                      arrays=arrays, coords=coords,
                       attrs={"labels": list(LABELS), "finder": dataclasses.asdict(self.finder),
                              "directions": list(DIRECTIONS)},
                       summary=summary, report=report, figures=figures)

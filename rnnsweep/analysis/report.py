@@ -77,12 +77,14 @@ def save(study: Study, name: str, result: Result) -> None:
     # a study joined from several sweeps has longer axes than each sweep: its own names then
     rename = (lambda d: f"study_{d}" if d in study.dims else d) if len(study.sources) > 1 else (lambda d: d)
     for i, source in enumerate(study.sources):
-        arrays = {k: (v[i], source.dims + [f"{k}_dim{j}" for j in range(v[i].ndim - len(source.dims))])
+        arrays = {k: (v[i], source.dims + list(result.cell_dims.get(k) or
+                                                [f"{k}_dim{j}" for j in range(v[i].ndim - len(source.dims))]))
                   for k, v in pieces.items()}
         if pieces:
             arrays.update({d: (source.coords[d], (d,)) for d in source.dims})
         arrays.update({k: (v, tuple(rename(d) for d in dims)) for k, (v, dims) in result.arrays.items()})
-        used = {d for _, dims in result.arrays.values() for d in dims}
+        used = {d for _, dims in result.arrays.values() for d in dims} | {d for dims in result.cell_dims.values()
+                                                                           for d in dims}
         arrays.update({rename(d): (c, (rename(d),)) for d, c in result.coords.items() if d in used})
         attrs = dict(result.attrs, sources=study.labels)
         store.write_analysis(source.path, source.name, name, arrays, attrs)

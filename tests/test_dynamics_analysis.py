@@ -1,0 +1,81 @@
+"""The opt-in ``dynamics`` analysis end to end on a tiny store with training snapshots."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import zarr
+
+from rnnsweep.analysis import dynamics_analysis as da
+from rnnsweep.analysis.dynamics import LABELS
+from rnnsweep.cli import main
+
+from .conftest import tiny_sweep_text
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dynamics")
+    sweep = folder / "snap.toml"
+    sweep.write_text(tiny_sweep_text(n_neurons=8, epochs="40", chunk_epochs=20, lrs="[0.5, 0.2]",
+                                     delays="[0.0, 20.0]", n_seeds=2, block_size=8).replace(
+        "[run]", "[run]\nsnapshot_every = 10"))
+    store = folder / "snap.zarr"
+    assert main(["run", str(sweep), "--store", str(store), "--quiet"]) == 0
+    out = folder / "report"
+    assert main(["analyze", str(store), "--out", str(out), "--n-boot", "0", "--dynamics", "--quiet"]) == 0
+    return store, out
+
+
+def test_analyze_dynamics_writes_its_arrays_report_and_figures(analysed):
+    store, out = analysed
+    summary = json.loads((out / "summary.json").read_text())
+    assert "dynamics" in summary["analyses"]
+    report = (out / "report.md").read_text()
+    assert "## Dynamics" in report and "### Mechanism over training" in report
+    group = zarr.open_group(str(store / "tiny" / "analysis" / "dynamics"), mode="r")
+    counts = np.asarray(group["point_counts"])
+    assert counts.shape == (2, 2, 2, len(LABELS))
+    assert list(np.asarray(group["label"])) == list(LABELS)
+    status = np.asarray(zarr.open_group(str(store / "tiny"), mode="r")["status"])
+    assert np.all(counts[status == 1] >= 0) and np.all(counts[status != 1] == -1)
+    assert np.all(counts[status == 1].sum(-1) >= 1)  # every network has at least one slow or fixed point
+    assert list(np.asarray(group["snapshot"])) == [0, 10, 20, 30, 40]
+    assert np.asarray(group["snapshot_point_counts"]).shape == (2, 2, 2, 5, len(LABELS))
+    for stem in ("dynamics_points", "mechanism_switches"):
+        assert (out / f"{stem}.png").stat().st_size > 5000 and (out / f"{stem}.pdf").exists()
+    table = summary["dynamics"]["by_class"]
+    assert sum(row["networks"] for row in table.values()) == int(np.sum(status == 1))
+
+
+def test_the_last_snapshot_gives_the_final_networks_index_and_points(analysed):
+    # the snapshot at the final epoch holds the final parameters: the same probe gives the same index as
+    # the classes analysis, and the finder the same points (whatever the networks are batched with)
+    store, _ = analysed
+    analysis = zarr.open_group(str(store / "tiny" / "analysis"), mode="r")
+    final_index = np.asarray(analysis["classes"]["mechanism_index"])
+    snap_index = np.asarray(analysis["dynamics"]["snapshot_mechanism_index"])[..., -1]
+    known = np.isfinite(final_index)
+    assert known.any()
+    np.testing.assert_allclose(snap_index[known], final_index[known], rtol=1e-5)
+    np.testing.assert_array_equal(np.asarray(analysis["dynamics"]["snapshot_point_counts"])[..., -1, :],
+                                  np.asarray(analysis["dynamics"]["point_counts"]))
+
+
+def test_dynamics_is_opt_in(analysed, tmp_path):
+    store, _ = analysed
+    assert main(["analyze", str(store), "--out", str(tmp_path), "--n-boot", "0", "--only", "classes", "--quiet"]) == 0
+    assert "dynamics" not in json.loads((tmp_path / "summary.json").read_text())["analyses"]
+
+
+def test_the_points_figure_draws_the_mean_counts_of_each_class():
+    table = {"SP": {"networks": 3, "mean_count": dict(zip(LABELS, (2.0, 1.0, 0.0, 0.0, 0.0)))},
+             "LC": {"networks": 2, "mean_count": dict(zip(LABELS, (0.0, 0.0, 1.0, 0.0, 0.5)))}}
+    fig = da.points_figure(table, "t")
+    ax = fig.axes[0]
+    heights = [[bar.get_height() for bar in container] for container in ax.containers]
+    assert heights == [[2.0, 1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0, 0.5]]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(LABELS)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["SP (n=3)", "LC (n=2)"]
