@@ -120,7 +120,7 @@ def cell_history(source: Source, ix: tuple[int, ...], mechanism: MechanismConfig
     """One network over training: ``{"epoch", "mechanism_index", "counts"}`` per snapshot (None when the
     store has no snapshots); what ``rnnsweep inspect`` draws."""
     epochs = store.snapshot_epochs(source.group())
-    if epochs is None:
+    if not epochs.size:
         return None
     timing = {k: int(v) for k, v in source.timing(ix).items()}
     index, counts = snapshot_measures(source, [ix], timing, mechanism, finder)
@@ -131,7 +131,7 @@ def snapshot_history(source: Source, mechanism: MechanismConfig, finder: FinderC
                      progress: bool) -> History | None:
     """The mechanism and the points of every finished network at every snapshot (None: no snapshots)."""
     epochs = store.snapshot_epochs(source.group())
-    if epochs is None:
+    if not epochs.size:
         return None
     shape, n_snap = source.status.shape, len(epochs)
     index = np.full(shape + (n_snap,), np.nan)
