@@ -534,6 +534,7 @@ def summary(group: zarr.Group) -> dict[str, Any]:
     status = read_status(group)
     counts = {name: int(np.sum(status == code)) for code, name in schema.STATUS_NAMES.items()}
     attrs = dict(group.attrs)
+    snapshots = snapshot_epochs(group)
     return {
         "sweep": attrs.get(Attr.SWEEP_NAME),
         "description": attrs.get(Attr.DESCRIPTION, ""),
@@ -542,6 +543,7 @@ def summary(group: zarr.Group) -> dict[str, Any]:
         "status": counts,
         "progress": 1.0 - counts[schema.STATUS_NAMES[schema.Status.PENDING]] / max(status.size, 1),
         "max_epochs": int(group[schema.EPOCH].shape[0]),
+        "snapshots": {"every": int(snapshots[1]), "count": len(snapshots)} if snapshots.size else None,
         "provenance": {k: attrs.get(k) for k in Attr.PROVENANCE},
         "runs": attrs.get(Attr.RUNS, []),
     }
