@@ -92,6 +92,14 @@ def test_results_with_snapshots_are_bit_identical_to_results_without(trained):
         np.testing.assert_array_equal(stored[name], value, err_msg=name)
 
 
+def test_chunks_end_at_every_snapshot_epoch():
+    sweep = parse_sweep(sweep_text())
+    executor = Executor(Trainer(sweep.model, sweep.task, sweep.train))  # chunk_epochs = 30
+    assert executor.chunk_length() == 30 and executor.chunk_length(20) == 10 and executor.chunk_length(60) == 30
+    # a checkpoint saved at epoch 45 by a run with other chunks (15 epochs: chunks of 5) goes on in chunks of 5
+    assert executor.chunk_length(20, first=40) == 10 and executor.chunk_length(20, first=45) == 5
+
+
 def test_a_run_killed_mid_block_resumes_to_the_same_snapshots(tmp_path, trained):
     # SIGKILL once a block is finished and another has passed a chunk boundary (checkpointed, its first
     # snapshot rows written); the resume continues from the checkpoint and rewrites the later rows
