@@ -264,6 +264,10 @@ def format_info(info: dict) -> str:
     lines.append(f"  cells        {info['n_cells']:5d}  ({100 * info['progress']:.1f}% finished: "
                  + ", ".join(f"{k} {v}" for k, v in s.items()) + ")")
     lines.append(f"  epochs       up to {info['max_epochs']}")
+    snapshots = info["snapshots"]
+    if snapshots:
+        lines.append(f"  snapshots    {snapshots['count']} of the parameters, every {snapshots['every']} epochs from 0 "
+                     "(NaN past a cell's end)")
     for key, value in info["provenance"].items():
         lines.append(f"  {key:16s} {value}")
     for run in info["runs"]:
@@ -381,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                  "(comma separated; the best rate counts)")
     bench.set_defaults(func=_cmd_bench)
 
-    info = sub.add_parser("info", parents=[common], help="grid, progress, status counts and provenance of a store")
+    info = sub.add_parser("info", parents=[common], help="grid, progress, status counts, snapshots and provenance of a store")
     info.add_argument("store", type=Path)
     info.add_argument("--sweep", help="the sweep's name, when the store holds several")
     info.add_argument("--json", action="store_true", help="print JSON")

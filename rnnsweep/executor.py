@@ -10,6 +10,7 @@ length and the chunk length are the only static shapes, so blocks of equal shape
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Any, Callable
 
 import jax
@@ -67,11 +68,13 @@ class Executor:
         with self.numerics():
             return self._init_block(self.shard(hypers))
 
-    def run_chunk(self, states: CellState, hypers: CellHyper, epoch0: int, n_steps_max: int) -> tuple[CellState, jax.Array]:
-        """Advance every cell of a block by ``chunk_epochs`` epochs. Curves: (cells, chunk, curves)."""
+    def run_chunk(self, states: CellState, hypers: CellHyper, epoch0: int, n_steps_max: int,
+                  n_epochs: int | None = None) -> tuple[CellState, jax.Array]:
+        """Advance every cell of a block by ``n_epochs`` (default ``chunk_epochs``) epochs. Curves:
+        (cells, chunk, curves)."""
         with self.numerics():
             return self._run_chunk(states, hypers, jnp.int32(epoch0), n_steps_max=n_steps_max,
-                                   n_epochs=self.chunk_epochs)
+                                   n_epochs=n_epochs or self.chunk_epochs)
 
     def compile_chunk(self, states: CellState, hypers: CellHyper, n_steps_max: int):
         """The block's chunk program compiled ahead of time: ``(program, bytes)``. ``program(states,
@@ -92,33 +95,53 @@ class Executor:
         with self.numerics():
             return self._train_single(hyper, n_steps_max=n_steps_max, n_epochs_max=n_epochs_max)
 
+    def chunk_length(self, snapshot_every: int = 0, first: int = 0) -> int:
+        """Epochs per chunk of a block that starts at epoch ``first``: ``chunk_epochs``, or with
+        snapshots every ``snapshot_every`` epochs the largest length that puts a chunk boundary at
+        every multiple of it, ``gcd(chunk_epochs, snapshot_every, first)`` (``first`` is a multiple of
+        it unless a checkpoint was saved with another ``chunk_epochs``)."""
+        return math.gcd(self.chunk_epochs, snapshot_every, first) if snapshot_every else self.chunk_epochs
+
     def train_block(self, hypers: CellHyper, n_steps_max: int, n_epochs_max: int,
                     on_chunk: Callable[[int, int, np.ndarray], None] | None = None,
                     start: tuple[CellState, np.ndarray, int] | None = None,
-                    at_boundary: Callable[[CellState, list, int], None] | None = None) -> tuple[CellState, np.ndarray]:
+                    at_boundary: Callable[[CellState, list, int], None] | None = None,
+                    snapshot_every: int = 0,
+                    on_snapshot: Callable[[CellState, int], None] | None = None) -> tuple[CellState, np.ndarray]:
         """Train a whole block, chunk by chunk. Returns the final states and curves (cells, epochs, curves).
 
         ``start``: continue from saved ``(states, curves so far, next epoch)`` instead of the initial
         networks. ``at_boundary(states, curve pieces, next epoch)`` is called between chunks (to save a
-        checkpoint; it may raise ``KeyboardInterrupt`` to stop)."""
+        checkpoint; it may raise ``KeyboardInterrupt`` to stop). ``on_snapshot(states, epoch)`` is
+        called with the initial states (epoch 0, unless continuing) and after every multiple of
+        ``snapshot_every`` epochs up to ``n_epochs_max`` (the chunks shrink to
+        :meth:`chunk_length`; the results do not change), before ``at_boundary``, until every cell
+        has stopped."""
         with self.numerics():
             hypers = self.shard(jax.tree_util.tree_map(jnp.asarray, hypers))
             if start is not None:
                 states = self.shard(jax.tree_util.tree_map(jnp.asarray, start[0]))
         pieces = [start[1]] if start is not None and start[1].shape[1] else []
         first = 0 if start is None else start[2]
+        every = snapshot_every if on_snapshot is not None else 0
         if start is None:
             states = self.init_block(hypers)
-        for epoch0 in range(first, n_epochs_max, self.chunk_epochs):
-            states, curves = self.run_chunk(states, hypers, epoch0, n_steps_max)
+            if every:
+                on_snapshot(states, 0)
+        length = self.chunk_length(every, first)
+        for epoch0 in range(first, n_epochs_max, length):
+            epoch1 = epoch0 + length
+            states, curves = self.run_chunk(states, hypers, epoch0, n_steps_max, length)
             pieces.append(np.asarray(curves))
             status = np.asarray(states.status)
             if on_chunk is not None:
-                on_chunk(epoch0, min(epoch0 + self.chunk_epochs, n_epochs_max), status)
+                on_chunk(epoch0, min(epoch1, n_epochs_max), status)
+            if every and epoch1 % every == 0 and epoch1 <= n_epochs_max:
+                on_snapshot(states, epoch1)
             if np.all(status != Status.PENDING):
                 break
-            if at_boundary is not None and epoch0 + self.chunk_epochs < n_epochs_max:
-                at_boundary(states, pieces, epoch0 + self.chunk_epochs)
+            if at_boundary is not None and epoch1 < n_epochs_max:
+                at_boundary(states, pieces, epoch1)
         curves = np.concatenate(pieces, axis=1)[:, :n_epochs_max]
         if curves.shape[1] < n_epochs_max:  # every cell stopped early
             pad = np.full((curves.shape[0], n_epochs_max - curves.shape[1], curves.shape[2]), np.nan, curves.dtype)

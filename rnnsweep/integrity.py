@@ -4,9 +4,11 @@ pending so that ``--resume`` retrains them (``rnnsweep check STORE [--repair]``)
 A finished cell (status done, diverged or failed) is damaged when any chunk that holds its results
 cannot be read (a corrupted chunk fails zstd's checksum), when its parameters are not finite (a
 deleted chunk reads as the NaN fill value), when a done cell's curves are not finite over its
-recorded epochs, or when its ``epochs_run`` lies outside ``1 .. n_epochs``. An unreadable ``status``
-chunk makes its whole unit damaged. The check reads the store one chunk of the grid (one unit) at a
-time, so it needs little memory; it reads every array once.
+recorded epochs, when a parameter snapshot at or before its ``epochs_run`` is not finite (past it,
+NaN is what the store holds), or when its ``epochs_run`` lies outside ``1 .. n_epochs``. An
+unreadable ``status`` chunk makes its whole unit damaged. The check reads the store one chunk of the
+grid (one unit) at a time, snapshots one snapshot at a time, so it needs little memory; it reads
+every array once.
 
 A repair rewrites ``status`` only: the damaged cells' units become pending, so the next ``--resume``
 retrains those units whole and rewrites every chunk they own. Damaged *metadata* (a ``zarr.json``
@@ -87,10 +89,12 @@ def check_sweep(path: str | Path, name: str | None = None,
     status_array = group[schema.STATUS]
     shape = tuple(status_array.shape)
     grid_chunks = tuple(status_array.chunks)
+    snapshots = store.snapshot_epochs(group)
+    snapshot_names = [schema.snapshot_array(p) for p in store.param_names(group)] if snapshots.size else []
     names = [schema.EPOCHS_RUN, schema.N_EPOCHS, *store.curve_names(group),
              *(schema.param_array(p) for p in store.param_names(group))]
     arrays = {}
-    for array in names:
+    for array in names + snapshot_names:
         try:
             arrays[array] = group[array]
         except Exception as e:  # noqa: BLE001 - any failure to open is damage
@@ -147,11 +151,35 @@ def check_sweep(path: str | Path, name: str | None = None,
             if broken.any():
                 bad |= broken
                 reasons.add(what)
+        for array in snapshot_names:
+            try:
+                broken = finished & _snapshots_missing(arrays[array], region, snapshots, recorded)
+            except Exception as e:  # noqa: BLE001
+                bad |= finished
+                reasons.add(f"{array} unreadable ({_why(e)})")
+                continue
+            if broken.any():
+                bad |= broken
+                reasons.add(f"{array} missing or not finite up to epochs_run")
         if bad.any():
             cells = [tuple(s.start + i for s, i in zip(region, ix)) for ix in np.argwhere(bad)]
             damages.append(Damage(region, cells, sorted(reasons)))
     return Report(Path(path), group.attrs[schema.Attr.SWEEP_NAME], math.prod(shape), n_finished, damages,
                   store.coordinates(group))
+
+
+def _snapshots_missing(array, region: tuple[slice, ...], snapshots: np.ndarray,
+                       recorded: np.ndarray | None) -> np.ndarray:
+    """Cells of ``region`` with a snapshot at or before their ``epochs_run`` that is not finite (a
+    deleted chunk reads as NaN), read one snapshot (one chunk per unit) at a time; with ``epochs_run``
+    unreadable (``recorded`` None), only whether every chunk reads. A damaged chunk raises."""
+    shape = tuple(s.stop - s.start for s in region)
+    missing = np.zeros(shape, bool)
+    for row, epoch in enumerate(snapshots):
+        data = np.asarray(array[region + (row,)]).reshape(shape + (-1,))
+        if recorded is not None:
+            missing |= (epoch <= recorded) & ~np.all(np.isfinite(data), axis=-1)
+    return missing
 
 
 def repair(report: Report) -> int:

@@ -49,14 +49,27 @@ class LimitError(ValueError):
 
 def store_bytes(sweep: "Sweep", cells: list | None = None) -> int:
     """The data a finished store holds before compression: each cell's curves over its own epochs,
-    its parameters and its per-cell integers (the NaN padding past a cell's end compresses to almost
-    nothing and is not counted)."""
+    its parameters, its per-cell integers and its parameter snapshots (:func:`snapshot_bytes`; the
+    NaN padding past a cell's end compresses to almost nothing and is not counted)."""
     cells = cells or sweep.cells()
     itemsize = np.dtype(sweep.train.dtype).itemsize
     curves = len(sweep.task.metric_names) + 2
-    params = sum(math.prod(s) for s in sweep.model.param_shapes().values())
-    fixed = itemsize * params + 4 * (4 + len(cells[0].timing)) + 1
-    return sum(itemsize * curves * c.n_epochs + fixed for c in cells)
+    fixed = itemsize * _param_count(sweep) + 4 * (4 + len(cells[0].timing)) + 1
+    return sum(itemsize * curves * c.n_epochs + fixed for c in cells) + snapshot_bytes(sweep, cells)
+
+
+def snapshot_bytes(sweep: "Sweep", cells: list | None = None) -> int:
+    """The parameter snapshots' share of :func:`store_bytes`: every cell's parameters at each of its
+    snapshot epochs up to its own budget (0 without ``run.snapshot_every``)."""
+    if not sweep.run.snapshot_every:
+        return 0
+    cells = cells or sweep.cells()
+    per_snapshot = np.dtype(sweep.train.dtype).itemsize * _param_count(sweep)
+    return sum(per_snapshot * len(sweep.snapshot_epochs(c.n_epochs)) for c in cells)
+
+
+def _param_count(sweep: "Sweep") -> int:
+    return sum(math.prod(s) for s in sweep.model.param_shapes().values())
 
 
 def plan_figures(sweep: "Sweep") -> dict[str, float]:
@@ -95,8 +108,10 @@ def check_plan(sweep: "Sweep", store_path: str | Path | None = None, allow_large
     if store_path is not None:
         free = free_bytes(Path(store_path))
         if free is not None and figures["store_bytes"] > free:
+            snapshots = (f", snapshots every {sweep.run.snapshot_every} epochs included" if sweep.run.snapshot_every
+                         else "")
             raise LimitError(f"{store_path}: the store will hold {figures['store_bytes'] / 1e9:,.1f} GB of results "
-                             f"(before compression) and its disk has {free / 1e9:,.1f} GB free")
+                             f"(before compression{snapshots}) and its disk has {free / 1e9:,.1f} GB free")
     return figures
 
 

@@ -126,6 +126,7 @@ def plan_sweep(sweep: Sweep, throughput: Throughput, block_size: int | None = No
             "network_epochs": int(sum(b.network_epochs for b in blocks)),
             "padding_overhead": padded_work / max(real_work, 1) - 1, "hours": seconds / 3600,
             "peak_memory_gb": peak / 2**30, "store_gb": limits.store_bytes(sweep) / 1e9,
+            "snapshot_gb": limits.snapshot_bytes(sweep) / 1e9, "snapshot_every": sweep.run.snapshot_every,
             "programs": len(programs), "compile_hours": compile_seconds / 3600,
             "assumes": throughput.assumes}
 
@@ -142,6 +143,10 @@ def format_plan(rows: list[dict], throughput: Throughput) -> str:
                      f"{sum(r['network_epochs'] for r in rows):12.3g} {'':8s} {sum(r['hours'] for r in rows):9.2f} "
                      f"{max(r['peak_memory_gb'] for r in rows):8.2f} {sum(r['store_gb'] for r in rows):9.2f}")
     lines.append("store GB: the results before compression (the curves past each cell's end are not counted)")
+    for r in rows:
+        if r["snapshot_every"]:
+            lines.append(f"store GB of {r['sweep']} includes {r['snapshot_gb']:.2f} GB of parameter snapshots "
+                         f"(every {r['snapshot_every']} epochs)")
     if throughput.compile_s:
         lines.append(f"hours include {sum(r['programs'] for r in rows)} block programs to compile at "
                      f"{throughput.compile_s:.0f} s each (a warm compilation cache skips them)")

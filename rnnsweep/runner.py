@@ -7,6 +7,7 @@ the progress bar, the commit of each block, the run records.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -122,6 +123,9 @@ def _train_pending(sweep: Sweep, store_path, group, resumed: bool, block_size: i
         return RunReport(0, 0, 0, 0, time.perf_counter() - t_start)
 
     executor = Executor(Trainer(sweep.model, sweep.task, sweep.train))
+    if sweep.run.snapshot_every:
+        log(f"rnnsweep: parameter snapshots every {sweep.run.snapshot_every} epochs "
+            f"(chunks of {executor.chunk_length(sweep.run.snapshot_every)} epochs)")
     saver = Checkpointer(folder, 60 * sweep.run.checkpoint_minutes, stop_requested)
     bar = tqdm(total=total_work, unit="net-epoch", unit_scale=True, disable=not progress, dynamic_ncols=True,
                desc=sweep.name, file=sys.stderr)
@@ -297,15 +301,29 @@ def _train_block(group, sweep: Sweep, executor: Executor, plan: BlockPlan, bar: 
         bar.update(int(np.sum(reached - credited)))
         credited[:] = reached
 
+    def on_snapshot(states, epoch: int) -> None:  # the block's real cells, not its padding
+        with _write_errors_reported(saver.folder.parent):
+            store.write_snapshot(group, list(block.units), epoch,
+                                 {k: np.asarray(v)[:n] for k, v in states.params.items()})
+
     states, curves = executor.train_block(hypers, block.n_steps_max, block.n_epochs_max, on_chunk, start,
-                                          lambda *a: saver.boundary(plan, *a))
+                                          lambda *a: saver.boundary(plan, *a),
+                                          snapshot_every=sweep.run.snapshot_every, on_snapshot=on_snapshot)
     bar.update(int(np.sum(budgets - credited)))  # cells that stopped early
     params = {k: np.asarray(v)[:n] for k, v in states.params.items()}
-    try:
+    with _write_errors_reported(saver.folder.parent):
         store.write_block(group, list(block.units), curves[:n], params, np.asarray(states.status)[:n],
                           np.asarray(states.epochs_run)[:n])
-    except OSError as e:  # a full disk, a lost mount: say where (the block stays pending, or checkpointed)
-        raise store.StoreError(f"{e.filename or saver.folder.parent}: cannot write the block's results "
-                               f"({e.strerror or e}); free the space and run again with --resume") from None
     (saver.folder / plan.checkpoint_name()).unlink(missing_ok=True)  # the block is in the store now
     return n
+
+
+@contextlib.contextmanager
+def _write_errors_reported(where: Path):
+    """A full disk or a lost mount while writing a block's results or snapshots: say where (the block
+    stays pending, or checkpointed)."""
+    try:
+        yield
+    except OSError as e:
+        raise store.StoreError(f"{e.filename or where}: cannot write the block's results "
+                               f"({e.strerror or e}); free the space and run again with --resume") from None

@@ -10,6 +10,9 @@ from here; nothing repeats them as literals. A sweep's group ``<store>/<sweep na
   ``n_steps`` (trial length) and ``steps_<name>`` (the cell's timing: the step count of each of the
   task's durations, and what the task derives from them, such as its scoring window);
 * the final parameters ``param_<name>`` (*grid, *parameter dims);
+* with ``[run] snapshot_every = K``: the coordinate ``snapshot`` (the epochs 0, K, 2K, ... up to the
+  largest budget) and the parameter snapshots ``snapshot_<name>`` (*grid, snapshot, *parameter
+  dims): each cell's parameters after that many epochs, NaN past its ``epochs_run``;
 * subgroups ``_parts`` (run records of ``run --part``) and ``analysis/<name>`` (one per analysis).
 """
 
@@ -40,6 +43,10 @@ STEPS_PREFIX = "steps_"
 PARAM_PREFIX = "param_"
 EPOCH = "epoch"
 
+# parameter snapshots: the coordinate (epochs) and one array per parameter
+SNAPSHOT = "snapshot"
+SNAPSHOT_PREFIX = "snapshot_"
+
 # per-epoch curves: loss first, grad_norm last, the task's metrics in between
 LOSS = "loss"
 GRAD_NORM = "grad_norm"
@@ -58,6 +65,11 @@ def steps_array(key: str) -> str:
 
 def param_array(name: str) -> str:
     return PARAM_PREFIX + name
+
+
+def snapshot_array(name: str) -> str:
+    """Store array of one parameter's snapshots (``W_rec`` -> ``snapshot_W_rec``)."""
+    return SNAPSHOT_PREFIX + name
 
 
 # subgroups

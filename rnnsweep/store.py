@@ -13,6 +13,11 @@ Layout of one sweep's group (``<store>/<sweep name>``), readable by ``xarray.ope
     n_steps, steps_<k> (*grid,) int32        trial length and the cell's timing (steps of each task
                                              duration, and e.g. the scoring window's ends)
     param_<name>      (*grid, *param dims)   final parameters (W_rec: neuron x neuron_pre, ...)
+    snapshot          (snapshot,) int32      with [run] snapshot_every = K: the epochs 0, K, 2K, ...
+                                             up to the largest budget
+    snapshot_<name>   (*grid, snapshot, *param dims)
+                                             the parameters after that many epochs, NaN past a
+                                             cell's epochs_run (one snapshot per chunk)
     _parts/           subgroup; part-<i>-of-<n>.json run records of `run --part` (one file per part),
                       and the lock file of each running part (or whole run)
     _checkpoints/     subgroup; <block id>.npz, the blocks in flight (rnnsweep.checkpoint)
@@ -22,7 +27,10 @@ Chunks along the grid axes are one *unit* (all seeds, or ``run.seeds_per_chunk``
 combination of the other coordinates), so the blocks that write them never share a chunk. A
 block's curves and parameters are written first and its ``status`` last: ``status`` is the commit
 marker, and zarr's local store writes each chunk atomically (temporary file, then rename), so an
-interrupted write leaves the cells pending, never half-marked.
+interrupted write leaves the cells pending, never half-marked. Snapshots are written while the
+block trains, before that commit: the rows of a cell still pending are rewritten when it is trained
+again (from the start, or from a checkpoint: the same values), and the block's commit clears the rows
+past each cell's ``epochs_run`` before ``status``.
 """
 
 from __future__ import annotations
@@ -167,6 +175,17 @@ def _fill(group: zarr.Group, sweep: "Sweep", chunks: tuple[int, ...]) -> None:
             group, schema.param_array(pname), shape=sweep.shape + shape, dtype=dtype, chunks=chunks + shape,
             fill_value=np.nan, dimension_names=axes + list(dims[pname]),
         )
+    snapshots = sweep.snapshot_epochs(n_ep)
+    if snapshots.size:  # one chunk per unit and snapshot: each row a block writes is whole chunks
+        arr = _new_array(group, schema.SNAPSHOT, shape=snapshots.shape, dtype=np.int32,
+                         dimension_names=[schema.SNAPSHOT])
+        arr[:] = snapshots
+        for pname, shape in shapes.items():
+            _new_array(
+                group, schema.snapshot_array(pname), shape=sweep.shape + snapshots.shape + shape, dtype=dtype,
+                chunks=chunks + (1,) + shape, fill_value=np.nan,
+                dimension_names=axes + [schema.SNAPSHOT] + list(dims[pname]),
+            )
 
     # A subgroup whose folder holds one JSON run record per part (parts run at the same time and
     # must not race on shared metadata); being a zarr group, zarr lists it without complaint.
@@ -209,23 +228,56 @@ def consolidate(path: str | Path) -> None:
 def write_block(group: zarr.Group, units: Sequence["Unit"], curves: np.ndarray, params: dict[str, np.ndarray],
                 status: np.ndarray, epochs_run: np.ndarray) -> None:
     """Write the results of a block's cells (in unit order); ``status`` last, as the commit marker.
-    ``curves`` (cells, epochs, curves) has the columns of :func:`curve_names`."""
+    ``curves`` (cells, epochs, curves) has the columns of :func:`curve_names`. The snapshots past each
+    cell's ``epochs_run`` are set to NaN (see :func:`write_snapshot`)."""
     names = curve_names(group)
     n_ep = curves.shape[1]
-    pieces = []
-    start = 0
-    for unit in units:
-        stop = start + len(unit.cells)
-        pieces.append((unit.index, slice(start, stop)))
-        start = stop
+    pieces = _unit_rows(units)
+    snapshots = snapshot_epochs(group)
     for sel, rows in pieces:
         for k, curve in enumerate(names):
             group[curve][sel + (slice(0, n_ep),)] = curves[rows, :, k]
         for pname, value in params.items():
             group[schema.param_array(pname)][sel] = value[rows]
         group[schema.EPOCHS_RUN][sel] = epochs_run[rows]
+        if snapshots.size:
+            _clear_snapshots_past(group, sel, list(params), snapshots, epochs_run[rows])
     for sel, rows in pieces:
         group[schema.STATUS][sel] = status[rows].astype(np.int8)
+
+
+def write_snapshot(group: zarr.Group, units: Sequence["Unit"], epoch: int, params: dict[str, np.ndarray]) -> None:
+    """Write the parameters of a block's cells (in unit order) after ``epoch`` epochs, a multiple of
+    ``run.snapshot_every``, into their snapshot row, while the block trains. The cells stay pending
+    until :func:`write_block` commits them, which clears the rows past each cell's ``epochs_run``
+    (a cell that stopped keeps its last parameters, and a retrained cell may stop sooner than the
+    rows an earlier attempt wrote)."""
+    row = snapshot_epochs(group).tolist().index(epoch)
+    for sel, rows in _unit_rows(units):
+        for pname, value in params.items():
+            group[schema.snapshot_array(pname)][sel + (row,)] = value[rows]
+
+
+def _unit_rows(units: Sequence["Unit"]) -> list[tuple[tuple, slice]]:
+    """``(store selection, rows of the block's cells)`` of each unit of a block, in unit order."""
+    pieces, start = [], 0
+    for unit in units:
+        pieces.append((unit.index, slice(start, start + len(unit.cells))))
+        start += len(unit.cells)
+    return pieces
+
+
+def _clear_snapshots_past(group: zarr.Group, sel: tuple, params: list[str], snapshots: np.ndarray,
+                          epochs_run: np.ndarray) -> None:
+    """Set a unit's snapshots past each cell's ``epochs_run`` to NaN, one row (chunk) at a time."""
+    past = snapshots[None, :] > epochs_run[:, None]  # (cells, snapshots)
+    rows = [int(row) for row in np.flatnonzero(past.any(axis=0))]
+    for pname in params:
+        array = group[schema.snapshot_array(pname)]
+        for row in rows:
+            values = np.asarray(array[sel + (row,)])
+            values[past[:, row]] = np.nan
+            array[sel + (row,)] = values
 
 
 def record_run(path: str | Path, group: zarr.Group, started: str, wall_time_s: float, n_cells: int,
@@ -434,6 +486,11 @@ def param_names(group: zarr.Group) -> list[str]:
     return sorted(n.removeprefix(schema.PARAM_PREFIX) for n, _ in group.arrays() if n.startswith(schema.PARAM_PREFIX))
 
 
+def snapshot_epochs(group: zarr.Group) -> np.ndarray:
+    """The epochs of the parameter snapshots (empty for a store without snapshots)."""
+    return read(group, schema.SNAPSHOT) if schema.SNAPSHOT in group else np.zeros(0, np.int32)
+
+
 def read_params(group: zarr.Group, indices: Sequence[tuple[int, ...]]) -> dict[str, np.ndarray]:
     """Final parameters of the cells at ``indices``, stacked: ``{name: (len(indices), ...)}``."""
     return {name: np.stack([read(group, schema.param_array(name), tuple(ix)) for ix in indices])
@@ -477,6 +534,7 @@ def summary(group: zarr.Group) -> dict[str, Any]:
     status = read_status(group)
     counts = {name: int(np.sum(status == code)) for code, name in schema.STATUS_NAMES.items()}
     attrs = dict(group.attrs)
+    snapshots = snapshot_epochs(group)
     return {
         "sweep": attrs.get(Attr.SWEEP_NAME),
         "description": attrs.get(Attr.DESCRIPTION, ""),
@@ -485,6 +543,7 @@ def summary(group: zarr.Group) -> dict[str, Any]:
         "status": counts,
         "progress": 1.0 - counts[schema.STATUS_NAMES[schema.Status.PENDING]] / max(status.size, 1),
         "max_epochs": int(group[schema.EPOCH].shape[0]),
+        "snapshots": {"every": int(snapshots[1]), "count": len(snapshots)} if snapshots.size else None,
         "provenance": {k: attrs.get(k) for k in Attr.PROVENANCE},
         "runs": attrs.get(Attr.RUNS, []),
     }

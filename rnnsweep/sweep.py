@@ -40,13 +40,15 @@ class SweepError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """How the grid is cut into store chunks and compiled blocks (the ``[run]`` table); it does not
-    change the results' definition."""
+    """How the grid is cut into store chunks and compiled blocks, and what the store keeps besides
+    the results (the ``[run]`` table). Only ``snapshot_every`` changes what the store holds (it is in
+    the sweep's canonical form); the rest does not change the results."""
 
     block_size: int | str = "auto"  # cells per block, or "auto" (from available memory)
     max_padding: float = 0.25  # padded work a block may add, as a fraction of its real work
     seeds_per_chunk: int = 0  # 0 = all seeds in one chunk
     checkpoint_minutes: float = 10.0  # save a block in flight at most this often (0: at every chunk)
+    snapshot_every: int = 0  # store every cell's parameters every K epochs (0: none)
 
     def validate(self) -> None:
         if not (self.block_size == "auto" or (isinstance(self.block_size, int) and not isinstance(self.block_size, bool)
@@ -55,6 +57,7 @@ class RunConfig:
         settings.positive("run.max_padding", self.max_padding, allow_zero=True)
         settings.positive("run.seeds_per_chunk", self.seeds_per_chunk, integer=True, allow_zero=True)
         settings.positive("run.checkpoint_minutes", self.checkpoint_minutes, allow_zero=True)
+        settings.positive("run.snapshot_every", self.snapshot_every, integer=True, allow_zero=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +124,12 @@ class Sweep:
     def max_epochs(self) -> int:
         return max(c.n_epochs for c in self.cells())
 
+    def snapshot_epochs(self, n_epochs: int) -> np.ndarray:
+        """The epochs 0, K, 2K, ... <= ``n_epochs`` at which the parameters are snapshotted (K =
+        ``run.snapshot_every``); empty when snapshots are off."""
+        every = self.run.snapshot_every
+        return np.arange(0, n_epochs + 1, every, dtype=np.int32) if every else np.zeros(0, np.int32)
+
     # --- keys -----------------------------------------------------------------------------
     def keys(self, cells: list[Cell]) -> tuple[np.ndarray, np.ndarray]:
         """(init_keys, data_keys), uint32 (n, 2). The init key depends on the root seed and the cell's
@@ -135,7 +144,8 @@ class Sweep:
         return np.asarray(init), np.asarray(data)
 
     def canonical(self) -> dict[str, Any]:
-        """What defines the results (for --resume compatibility): settings and grid, not run tuning."""
+        """What defines the results and what the store keeps (for --resume compatibility): settings,
+        grid and snapshots, not run tuning."""
         return {
             "name": self.name,
             "root_seed": self.root_seed,
@@ -144,12 +154,18 @@ class Sweep:
             "train": {k: v for k, v in dataclasses.asdict(self.train).items() if k != "chunk_epochs"},
             "epochs_rule": self.epochs_rule,
             "axes": {k: [float(x) for x in v] for k, v in self.axes.items()},
+            "run": {"snapshot_every": self.run.snapshot_every},
         }
 
 
 @functools.lru_cache(maxsize=4096)
 def _timing(task: AbstractTask, durations: tuple[tuple[str, float], ...], grid_axes: tuple[str, ...]):
     return task.timing(dict(durations), grid_axes)
+
+
+# Entries of the canonical form added after stores were made, with the values that describe those
+# stores (a store without snapshots): a stored form that lacks one has that value.
+CANONICAL_ADDED = {"run": {"snapshot_every": 0}}
 
 
 class Difference(NamedTuple):
@@ -168,10 +184,13 @@ class Difference(NamedTuple):
 def sweep_differences(sweep: Sweep, stored: dict[str, Any]) -> list[Difference]:
     """How a stored sweep's canonical form differs from ``sweep``'s. A model or task setting the
     stored form lacks (one added to rnnsweep after the store was made) counts as the value it had
-    before (:func:`settings.stored_settings`), so such a store still resumes when the sweep asks for
-    what the store was trained with."""
+    before (:func:`settings.stored_settings`), and so does an entry of :data:`CANONICAL_ADDED`, so
+    such a store still resumes when the sweep asks for what the store was trained with."""
     current = json.loads(json.dumps(sweep.canonical(), sort_keys=True))
     stored = dict(stored)
+    for part, before in CANONICAL_ADDED.items():
+        if isinstance(stored.get(part, {}), dict):
+            stored[part] = {**before, **stored.get(part, {})}
     for part, cls in (("model", type(sweep.model)), ("task", type(sweep.task))):
         if isinstance(stored.get(part), dict):
             stored[part] = json.loads(json.dumps(settings.stored_settings(cls, stored[part]), sort_keys=True))
@@ -491,6 +510,9 @@ def parse_sweep(text: str, source: str = "<sweep>") -> Sweep:
     if "chunk_epochs" in train_table and train.chunk_epochs > longest:
         raise SweepError(f"train.chunk_epochs: {train.chunk_epochs} is more than the largest epoch budget of the "
                          f"sweep ({longest})")
+    if run.snapshot_every > longest:
+        raise SweepError(f"run.snapshot_every: {run.snapshot_every} is more than the largest epoch budget of the "
+                         f"sweep ({longest}), so only the initial networks would be kept")
     return sweep
 
 
