@@ -491,6 +491,12 @@ def snapshot_epochs(group: zarr.Group) -> np.ndarray:
     return read(group, schema.SNAPSHOT) if schema.SNAPSHOT in group else np.zeros(0, np.int32)
 
 
+def read_snapshots(group: zarr.Group, indices: Sequence[tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """Parameter snapshots of the cells at ``indices``, stacked: ``{name: (len(indices), snapshots, ...)}``."""
+    return {name: np.stack([read(group, schema.snapshot_array(name), tuple(ix)) for ix in indices])
+            for name in param_names(group)}
+
+
 def read_params(group: zarr.Group, indices: Sequence[tuple[int, ...]]) -> dict[str, np.ndarray]:
     """Final parameters of the cells at ``indices``, stacked: ``{name: (len(indices), ...)}``."""
     return {name: np.stack([read(group, schema.param_array(name), tuple(ix)) for ix in indices])

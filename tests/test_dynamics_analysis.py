@@ -12,7 +12,7 @@ from rnnsweep.analysis import dynamics_analysis as da
 from rnnsweep.analysis.dynamics import LABELS
 from rnnsweep.cli import main
 
-from .conftest import tiny_sweep_text
+from conftest import tiny_sweep_text
 
 
 @pytest.fixture(scope="module")
