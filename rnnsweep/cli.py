@@ -1,4 +1,4 @@
-"""The ``rnnsweep`` command line: run, init, submit, check, analyze, theory, plan, bench, info, list."""
+"""The ``rnnsweep`` command line: run, init, submit, check, analyze, inspect, theory, plan, bench, info, list."""
 
 from __future__ import annotations
 
@@ -144,12 +144,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis.mechanism import MechanismConfig
     from .analysis.scaling import Scaling
 
-    cell = None
-    if args.cell:
-        try:
-            cell = {k.strip(): float(v) for k, v in (item.split("=") for item in args.cell.split(","))}
-        except ValueError:
-            raise SweepError(f"--cell: expected axis=value pairs like seed=0,lr=0.1,delay_ms=100, got {args.cell!r}")
+    cell = _parse_cell(args.cell) if args.cell else None
     if args.n_boot < 0:
         raise SweepError(f"--n-boot: must be >= 0, got {args.n_boot}")
     for path in args.stores:
@@ -168,6 +163,31 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         raise StoreError(str(e)) from None
     print(out / "report.md")
     return 0 if summary else 1
+
+
+def _parse_cell(text: str) -> dict[str, float]:
+    """``seed=0,lr=0.1,delay_ms=100`` -> ``{"seed": 0.0, "lr": 0.1, "delay_ms": 100.0}``."""
+    try:
+        pairs = [(k.strip(), float(v)) for k, v in (item.split("=") for item in text.split(","))]
+    except ValueError:
+        raise SweepError(f"--cell: expected axis=value pairs like seed=0,lr=0.1,delay_ms=100, got {text!r}") from None
+    names = [k for k, _ in pairs]
+    repeated = sorted({k for k in names if names.count(k) > 1})
+    if repeated:
+        raise SweepError(f"--cell: {', '.join(repeated)} given more than once in {text!r}")
+    return dict(pairs)
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from .analysis.inspect import CellError, inspect_cell
+
+    cell = _parse_cell(args.cell)
+    try:
+        summary = inspect_cell(args.store, cell, args.out, sweep=args.sweep, progress=not args.quiet)
+    except CellError as e:
+        raise StoreError(str(e)) from None
+    print(summary["figures"][0])
+    return 0
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -360,6 +380,16 @@ def build_parser() -> argparse.ArgumentParser:
                           "rnnsweep's grid of starts (better on coarse grids); the report shows both")
     ana.add_argument("--quiet", action="store_true", help="no progress bars")
     ana.set_defaults(func=_cmd_analyze)
+
+    ins = sub.add_parser("inspect", parents=[common], help="one figure sheet of one trained network: training curves, "
+                         "outputs, raster, state-space trajectories with slow/fixed points, their spectra")
+    ins.add_argument("store", type=Path, help="the Zarr store (made by rnnsweep run)")
+    ins.add_argument("--cell", required=True, help="the network, by a value of every grid axis, e.g. "
+                                                   "seed=0,lr=0.1,delay_ms=100 (values on the grid, never rounded to it)")
+    ins.add_argument("--out", type=Path, help="output folder (default: <store>_inspect next to the store)")
+    ins.add_argument("--sweep", help="the sweep's name, when the store holds several")
+    ins.add_argument("--quiet", action="store_true", help="no progress messages")
+    ins.set_defaults(func=_cmd_inspect)
 
     theory = sub.add_parser("theory", parents=[common], help="critical learning rates of the toy models: measured vs closed form, "
                                            "exponents, theory phase diagram")

@@ -512,6 +512,15 @@ def read_steps(group: zarr.Group) -> dict[str, np.ndarray] | None:
     return {n.removeprefix(schema.STEPS_PREFIX): read(group, n) for n in names}
 
 
+def analysis_group(group: zarr.Group, analysis: str) -> zarr.Group | None:
+    """The subgroup ``analysis/<analysis>`` of a sweep's group, or None where that analysis has not
+    run (a store of rnnsweep 0.1.0 holds its analysis arrays straight in ``analysis/``: None too)."""
+    if schema.ANALYSIS_GROUP not in group:
+        return None
+    parent = group[schema.ANALYSIS_GROUP]
+    return None if _is_v1_analysis(parent) or analysis not in parent else parent[analysis]
+
+
 def read_configs(group: zarr.Group) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(model settings, task settings)`` as stored, with ``family`` and ``name`` keys. Stores of
     rnnsweep 0.1.0 kept them only inside the canonical sweep; their task settings are upgraded to
