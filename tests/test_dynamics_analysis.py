@@ -38,7 +38,7 @@ def test_analyze_dynamics_writes_its_arrays_report_and_figures(analysed):
     group = zarr.open_group(str(store / "tiny" / "analysis" / "dynamics"), mode="r")
     counts = np.asarray(group["point_counts"])
     assert counts.shape == (2, 2, 2, len(LABELS))
-    assert list(np.asarray(group["label"])) == list(LABELS)
+    assert list(np.asarray(group["label"])) == list(range(len(LABELS))) and group.attrs["labels"] == list(LABELS)
     status = np.asarray(zarr.open_group(str(store / "tiny"), mode="r")["status"])
     assert np.all(counts[status == 1] >= 0) and np.all(counts[status != 1] == -1)
     assert np.all(counts[status == 1].sum(-1) >= 1)  # every network has at least one slow or fixed point
@@ -79,3 +79,21 @@ def test_the_points_figure_draws_the_mean_counts_of_each_class():
     assert heights == [[2.0, 1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0, 0.5]]
     assert [t.get_text() for t in ax.get_xticklabels()] == list(LABELS)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["SP (n=3)", "LC (n=2)"]
+
+
+def test_inspect_draws_the_network_over_training_from_its_snapshots(analysed, tmp_path):
+    from rnnsweep.analysis.inspect import inspect_cell
+
+    store, _ = analysed
+    group = zarr.open_group(str(store / "tiny"), mode="r")
+    status = np.asarray(group["status"])
+    ix = tuple(int(i) for i in np.argwhere(status == 1)[0])
+    cell = {d: float(np.asarray(group[d])[i]) for d, i in zip(("seed", "lr", "delay_ms"), ix)}
+    summary = inspect_cell(store, cell, tmp_path, progress=False)
+    history = summary["history"]
+    assert history["epoch"] == [0, 10, 20, 30, 40]
+    stored = np.asarray(zarr.open_group(str(store / "tiny" / "analysis" / "dynamics"), mode="r")[
+        "snapshot_point_counts"])[ix]
+    np.testing.assert_array_equal(np.array(history["counts"]), stored)  # the same finder, one network or many
+    assert history["switch"] in ("none", "SP->LC", "LC->SP")
+    assert (tmp_path / (summary["figures"][0].split("/")[-1])).stat().st_size > 20000

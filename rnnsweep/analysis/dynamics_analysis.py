@@ -211,7 +211,8 @@ class Dynamics(Analysis):
                                   "latent_flatness")
             report += flatness_lines(classified.classes, final.flatness)
         summary: dict[str, Any] = {"dynamics": {"by_class": by_class, "finder": dataclasses.asdict(self.finder)}}
-        arrays, coords = {}, {"label": np.array(LABELS)}
+        # the label axis as codes (zarr v3 has no stable string type); the names are the attribute "labels"
+        coords = {"label": np.arange(len(LABELS), dtype=np.int8)}
         mechanism = MechanismConfig(**results["classes"].attrs["mechanism"])  # the index the classes used
         histories = [snapshot_history(s, mechanism, self.finder, switches, ctx.progress) if self.snapshots
                      else None for s in study.sources]
@@ -236,7 +237,7 @@ class Dynamics(Analysis):
         dims = {"point_counts": ("label",), "slowest_point": ("state",), "snapshot_mechanism_index": ("snapshot",),
                 "snapshot_point_counts": ("snapshot", "label")}
         return Result(cell_arrays=cell_arrays, cell_dims={k: v for k, v in dims.items() if k in cell_arrays},
-                      arrays=arrays, coords=coords,
+                      coords=coords,
                       attrs={"labels": list(LABELS), "finder": dataclasses.asdict(self.finder),
                              "directions": list(DIRECTIONS)},
                       summary=summary, report=report, figures=figures)

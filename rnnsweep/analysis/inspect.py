@@ -13,8 +13,10 @@ The network is named by its grid coordinates (every axis, exact grid values). Th
   they visit, with the network's slow, fixed and ghost points (:func:`.dynamics.network_points`, at
   zero input: the delay's dynamics) on the same plane, one marker per label;
 * ``spectra``: the eigenvalues of the Jacobian at each of those points, coloured by label;
-* optionally (``history``), a row of the mechanism index and the point counts per training snapshot
-  (:func:`history_axes`).
+* when the store has training snapshots (``[run] snapshot_every``), a row of the mechanism index and
+  the point counts at every snapshot (:func:`history_axes`, from
+  :func:`.dynamics_analysis.cell_history`), with the epoch at which the network switched mechanism
+  after learning (:mod:`.training_dynamics`) marked.
 
 Each panel's axes carry their name as ``gid``. :func:`inspect_cell` writes the sheet (PNG and PDF)
 and a JSON summary of the network (coordinates, status, stored class, mechanism index, point counts
@@ -38,9 +40,12 @@ import numpy as np
 from .. import schema, store
 from . import dynamics, plots
 from .classify import CLASS_NAMES, PENDING, Thresholds
+from .conditions import condition_of
 from .dynamics import LABELS, FinderConfig, Points
+from .dynamics_analysis import cell_history
 from .mechanism import MechanismConfig, mechanism_measures, probe_trajectory
 from .study import Source
+from .training_dynamics import DIRECTIONS, SwitchConfig, switch_events
 
 PROBE_TRIALS = 5  # the probe's length in trial lengths: the trial, then zero input
 RELATIVE_TOLERANCE = 1e-9  # a cell's given value matches a grid value this close (relative)
@@ -246,6 +251,9 @@ def history_axes(ax_index, ax_counts, history: dict[str, np.ndarray],
     ax_index.set_gid("history_index")
     ax_index.plot(epoch, history["mechanism_index"], "o-", color="k", ms=4)
     ax_index.axhline(threshold, color="grey", lw=1, ls="--", label=f"LC below {threshold:g}, SP above")
+    if history.get("switch_epoch", -1) >= 0:
+        ax_index.axvline(history["switch_epoch"], color="tab:red", lw=1, ls=":",
+                         label=f"switch {history.get('switch', '')} at {history['switch_epoch']}")
     ax_index.set_ylim(-0.03, 1.03)
     ax_index.set_xlabel("epoch")
     ax_index.set_ylabel("mechanism index")
@@ -310,6 +318,21 @@ def finite_or_none(value: float) -> float | None:
     return None if not math.isfinite(value) else float(value)
 
 
+def snapshot_history_of(source: Source, ix: tuple[int, ...], mechanism: MechanismConfig,
+                        finder: FinderConfig) -> dict[str, Any] | None:
+    """The over-training row's data of one network from the store's snapshots (None without
+    snapshots), with its first mechanism switch after learning."""
+    history = cell_history(source, ix, mechanism, finder)
+    if history is None or not {"accuracy", "reliability"} <= set(source.metric_names):
+        return history
+    rules = condition_of(source.model, source.task).rules
+    curves = {name: np.asarray(source.read(name, ix))[None] for name in ("accuracy", "reliability", schema.LOSS)}
+    events = switch_events(history["mechanism_index"][None], curves["accuracy"], curves["reliability"],
+                           curves[schema.LOSS], np.array([int(source.read(schema.EPOCHS_RUN, ix))]), history["epoch"],
+                           SwitchConfig(learn=rules.learn, mechanism_index=rules.mechanism_index))
+    return {**history, "switch_epoch": int(events.switch_epoch[0]), "switch": DIRECTIONS[int(events.direction[0])]}
+
+
 def inspect_cell(store_path: str | Path, cell: dict[str, float], out: str | Path | None = None,
                  sweep: str | None = None, finder: FinderConfig = FinderConfig(),
                  mechanism: MechanismConfig | None = None, history: dict[str, np.ndarray] | None = None,
@@ -319,7 +342,8 @@ def inspect_cell(store_path: str | Path, cell: dict[str, float], out: str | Path
     ``cell_<axis>=<value>_....png`` and ``.pdf``, and write the summary it returns as ``.json``
     beside them. ``mechanism``: the index's settings (default: those the store's ``classes``
     analysis used, else :class:`.mechanism.MechanismConfig`'s); ``history``: the over-training row's
-    data (:func:`history_axes`). Raises :class:`CellError` for a cell off the grid or not trained."""
+    data (:func:`history_axes`; default: from the store's snapshots, if it has any). Raises
+    :class:`CellError` for a cell off the grid or not trained."""
     source = Source.open(store_path, sweep)
     ix = find_cell(source, cell)
     coords = {d: source.coords[d][i].item() for d, i in zip(source.dims, ix)}
@@ -340,6 +364,8 @@ def inspect_cell(store_path: str | Path, cell: dict[str, float], out: str | Path
     title = (f"{source.name}: {cell_label(coords, ', ')} ({status} after {epochs_run} epochs"
              + (f", class {klass}" if klass else "") + f", mechanism index {index[0]:.2f})")
     sheet = probe_cell(source, ix, finder, title)
+    if history is None:
+        history = snapshot_history_of(source, ix, mechanism, finder)
     out = Path(out) if out is not None else default_out(store_path)
     out.mkdir(parents=True, exist_ok=True)
     stem = "cell_" + cell_label(coords, "_")
@@ -354,6 +380,11 @@ def inspect_cell(store_path: str | Path, cell: dict[str, float], out: str | Path
         "manifold_dim": int(points.manifold_dim()[0]) if points.kept.any() else None,
         "finder": dataclasses.asdict(finder), "figures": figures,
     }
+    if history is not None:
+        summary["history"] = {"epoch": [int(e) for e in history["epoch"]],
+                              "mechanism_index": [finite_or_none(v) for v in history["mechanism_index"]],
+                              "counts": np.asarray(history["counts"]).tolist(),
+                              "switch": history.get("switch", "none"), "switch_epoch": history.get("switch_epoch", -1)}
     (out / f"{stem}.json").write_text(json.dumps(summary, indent=2))
     return summary
 
