@@ -145,7 +145,8 @@ def format_plan(rows: list[dict], throughput: Throughput) -> str:
     lines.append("store GB: the results before compression (the curves past each cell's end are not counted)")
     for r in rows:
         if r["snapshot_every"]:
-            lines.append(f"store GB of {r['sweep']} includes {r['snapshot_gb']:.2f} GB of parameter snapshots "
+            size = f"{r['snapshot_gb']:.2f} GB" if r["snapshot_gb"] >= 0.1 else f"{1000 * r['snapshot_gb']:.1f} MB"
+            lines.append(f"store GB of {r['sweep']} includes {size} of parameter snapshots "
                          f"(every {r['snapshot_every']} epochs)")
     if throughput.compile_s:
         lines.append(f"hours include {sum(r['programs'] for r in rows)} block programs to compile at "

@@ -153,7 +153,7 @@ def test_the_plan_counts_the_snapshots_and_the_disk_check_includes_them(monkeypa
     rows = [plan_sweep(with_snapshots, throughput), plan_sweep(without, throughput)]
     assert rows[0]["store_gb"] == pytest.approx(rows[1]["store_gb"] + extra / 1e9)
     text = format_plan(rows, throughput)
-    assert f"store GB of tiny includes {extra / 1e9:.2f} GB of parameter snapshots (every 20 epochs)" in text
+    assert f"store GB of tiny includes {extra / 1e6:.1f} MB of parameter snapshots (every 20 epochs)" in text
     assert text.count("parameter snapshots") == 1
 
 
