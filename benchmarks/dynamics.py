@@ -96,7 +96,7 @@ def stepped_counts(source: Source, timing: dict, params: dict[str, np.ndarray], 
     field = dyn.model_field(source.model)
     solver = optx.BFGS(rtol=cfg.rtol, atol=cfg.atol)
     fn = lambda x, p: (dyn.speed(field, p, x), None)  # noqa: E731
-    starts = dyn._compiled_starts(source.model, source.task, tuple(sorted(timing.items())), cfg)
+    starts = dyn.compiled_starts(source.model, source.task, tuple(sorted(timing.items())), cfg)
     with jax.default_matmul_precision("highest"):
         x0 = np.asarray(starts({k: jnp.asarray(v) for k, v in params.items()})[0])
     with jax.enable_x64(True), jax.default_matmul_precision("highest"):

@@ -19,13 +19,14 @@ from conftest import tiny_sweep_text
 def analysed(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dynamics")
     sweep = folder / "snap.toml"
+    # one trial length (one program of each kind to compile), three snapshots
     sweep.write_text(tiny_sweep_text(n_neurons=8, epochs="40", chunk_epochs=20, lrs="[0.5, 0.2]",
-                                     delays="[0.0, 20.0]", n_seeds=2, block_size=8).replace(
-        "[run]", "[run]\nsnapshot_every = 10"))
+                                     delays="[20.0]", n_seeds=2, block_size=8).replace(
+        "[run]", "[run]\nsnapshot_every = 20"))
     store = folder / "snap.zarr"
     assert main(["run", str(sweep), "--store", str(store), "--quiet"]) == 0
     out = folder / "report"
-    assert main(["analyze", str(store), "--out", str(out), "--n-boot", "0", "--dynamics", "--quiet"]) == 0
+    assert main(["analyze", str(store), "--out", str(out), "--only", "classes", "--dynamics", "--quiet"]) == 0
     return store, out
 
 
@@ -37,13 +38,13 @@ def test_analyze_dynamics_writes_its_arrays_report_and_figures(analysed):
     assert "## Dynamics" in report and "### Mechanism over training" in report
     group = zarr.open_group(str(store / "tiny" / "analysis" / "dynamics"), mode="r")
     counts = np.asarray(group["point_counts"])
-    assert counts.shape == (2, 2, 2, len(LABELS))
+    assert counts.shape == (2, 2, 1, len(LABELS))
     assert list(np.asarray(group["label"])) == list(range(len(LABELS))) and group.attrs["labels"] == list(LABELS)
     status = np.asarray(zarr.open_group(str(store / "tiny"), mode="r")["status"])
     assert np.all(counts[status == 1] >= 0) and np.all(counts[status != 1] == -1)
     assert np.all(counts[status == 1].sum(-1) >= 1)  # every network has at least one slow or fixed point
-    assert list(np.asarray(group["snapshot"])) == [0, 10, 20, 30, 40]
-    assert np.asarray(group["snapshot_point_counts"]).shape == (2, 2, 2, 5, len(LABELS))
+    assert list(np.asarray(group["snapshot"])) == [0, 20, 40]
+    assert np.asarray(group["snapshot_point_counts"]).shape == (2, 2, 1, 3, len(LABELS))
     for stem in ("dynamics_points", "mechanism_switches"):
         assert (out / f"{stem}.png").stat().st_size > 5000 and (out / f"{stem}.pdf").exists()
     table = summary["dynamics"]["by_class"]
@@ -91,7 +92,7 @@ def test_inspect_draws_the_network_over_training_from_its_snapshots(analysed, tm
     cell = {d: float(np.asarray(group[d])[i]) for d, i in zip(("seed", "lr", "delay_ms"), ix)}
     summary = inspect_cell(store, cell, tmp_path, progress=False)
     history = summary["history"]
-    assert history["epoch"] == [0, 10, 20, 30, 40]
+    assert history["epoch"] == [0, 20, 40]
     stored = np.asarray(zarr.open_group(str(store / "tiny" / "analysis" / "dynamics"), mode="r")[
         "snapshot_point_counts"])[ix]
     np.testing.assert_array_equal(np.array(history["counts"]), stored)  # the same finder, one network or many

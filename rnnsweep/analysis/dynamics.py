@@ -205,11 +205,18 @@ class Points:
                  "eigenvalues": self.eigenvalues[k, i]} for i in idx]
 
 
-@functools.lru_cache(maxsize=64)
 def compiled_finder(field: Field, cfg: FinderConfig) -> tuple[Callable, Callable, Callable]:
-    """The jitted programs of a field, built once per (field, config): one round of minimisations
+    """The jitted programs of a field, built once per field and solver settings (the batch size, the
+    number of starts and the labelling tolerances do not change them): one round of minimisations
     ``(lane params, x) -> (x, q, steps)``, the de-duplication of networks ``(x, q) -> kept`` and the
     Jacobians ``(lane params, x) -> dF/dx``."""
+    solver_only = FinderConfig(rtol=cfg.rtol, atol=cfg.atol, round_steps=cfg.round_steps, fixed_q=cfg.fixed_q,
+                               slow_q=cfg.slow_q, unique_tol=cfg.unique_tol, dtype=cfg.dtype)
+    return _compiled_finder(field, solver_only)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_finder(field: Field, cfg: FinderConfig) -> tuple[Callable, Callable, Callable]:
     minimise = jax.jit(jax.vmap(lambda p, x: minimise_speed(field, p, x, cfg)))
     unique = jax.jit(jax.vmap(lambda x, q: unique_points(x, q, cfg)))
     jac = jax.jit(jax.vmap(lambda p, x: jacobian(field, p, x)))
@@ -218,10 +225,13 @@ def compiled_finder(field: Field, cfg: FinderConfig) -> tuple[Callable, Callable
 
 def lane_batches(lanes: np.ndarray, size: int):
     """``lanes`` in batches of ``size``, the last one padded with copies of its first lane to a power of
-    two (at least 16): few compiled shapes, little padded work. Yields ``(padded lanes, real count)``."""
+    four (at least 64): few compiled shapes (each costs seconds to compile), little padded work.
+    Yields ``(padded lanes, real count)``."""
     for start in range(0, len(lanes), size):
         chunk = lanes[start:start + size]
-        padded = min(size, max(16, 1 << (len(chunk) - 1).bit_length()))
+        padded = min(size, 64)
+        while padded < len(chunk):
+            padded = min(size, 4 * padded)
         yield np.concatenate([chunk, np.full(padded - len(chunk), chunk[0])]), len(chunk)
 
 
@@ -325,8 +335,14 @@ def initial_states(model: AbstractModel, task: AbstractTask, params: dict, timin
     return chosen + cfg.jitter * jax.random.normal(k_jitter, chosen.shape, chosen.dtype)
 
 
+def compiled_starts(model: AbstractModel, task: AbstractTask, timing: tuple, cfg: FinderConfig) -> Callable:
+    """The jitted initial states of a batch of networks, once per what they depend on."""
+    return _starts_program(model, task, timing, FinderConfig(n_initial=cfg.n_initial, jitter=cfg.jitter,
+                                                             probe_factor=cfg.probe_factor, seed=cfg.seed))
+
+
 @functools.lru_cache(maxsize=64)
-def _compiled_starts(model: AbstractModel, task: AbstractTask, timing: tuple, cfg: FinderConfig) -> Callable:
+def _starts_program(model: AbstractModel, task: AbstractTask, timing: tuple, cfg: FinderConfig) -> Callable:
     return jax.jit(jax.vmap(lambda p: initial_states(model, task, p, dict(timing), cfg)))
 
 
@@ -334,7 +350,7 @@ def network_points(model: AbstractModel, task: AbstractTask, params: dict[str, n
                    cfg: FinderConfig = FinderConfig(), inputs: tuple[float, ...] | None = None) -> Points:
     """Slow, fixed and ghost points of stacked networks (``params``: (n, ...) per name) of one trial
     length, at constant ``inputs`` (default zero: the delay period's dynamics)."""
-    starts = _compiled_starts(model, task, tuple(sorted((k, int(v)) for k, v in timing.items())), cfg)
+    starts = compiled_starts(model, task, tuple(sorted((k, int(v)) for k, v in timing.items())), cfg)
     with jax.default_matmul_precision("highest"):
         n = next(iter(params.values())).shape[0]
         x0 = np.concatenate([np.asarray(starts({k: jnp.asarray(v[i:i + cfg.batch_size]) for k, v in params.items()}))

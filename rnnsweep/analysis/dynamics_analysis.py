@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-import jax
 import matplotlib.pyplot as plt
 import numpy as np
 from tqdm import tqdm
@@ -64,8 +63,7 @@ class FinalPoints:
 
 def final_points(source: Source, cfg: FinderConfig, flat_cfg: FlatnessConfig, progress: bool) -> FinalPoints:
     shape = source.status.shape
-    n_state = sum(int(np.prod(leaf.shape)) for leaf in jax.tree_util.tree_leaves(
-        jax.eval_shape(lambda: source.model.initial_state(jax.random.PRNGKey(0), 1))))
+    n_state = source.model.state_size()  # floats of state per trial: the finder's flat state vectors
     out = FinalPoints(np.full(shape + (len(LABELS),), -1, np.int16), np.full(shape, np.nan),
                       np.full(shape, -1, np.int16), np.full(shape, np.nan), np.full(shape + (n_state,), np.nan))
     cells = [tuple(ix) for ix in np.argwhere(source.status == Status.DONE)]
