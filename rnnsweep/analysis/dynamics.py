@@ -60,6 +60,13 @@ DTYPES = ("float64", "float32")
 class FinderConfig:
     """Options of the slow-point finder; tolerances are in the vector field's units (see the module)."""
 
+    @property
+    def networks_per_call(self) -> int:
+        """:attr:`batch_size`, or its default for the platform JAX computes on."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return 1 if jax.default_backend() == "cpu" else 64
+
     n_initial: int = 64  # initial states per network
     jitter: float = 0.05  # std of the Gaussian jitter added to the visited states
     probe_factor: int = 3  # probe length in trial lengths (the trial, then zero input)
@@ -72,13 +79,18 @@ class FinderConfig:
     unique_tol: float = 1e-3  # RMS distance per state unit under which two points are one
     zero_eig: float = 0.05  # |eigenvalue| below this counts as zero (ghosts, slow-manifold dimension)
     dtype: str = "float64"
-    batch_size: int = 64  # networks per compiled batch: batch_size x n_initial minimisations run side by side
+    # networks per compiled call: batch_size x n_initial minimisations side by side; None: 1 on a CPU
+    # (its caches favour small batches: 75 networks/s with 1, 28 with 64, N = 32, benchmarks/dynamics.py),
+    # 64 on an accelerator (which needs wide batches to be busy; not measured yet)
+    batch_size: int | None = None
     seed: int = 0  # key of the initial states' jitter and of the probe's initial state
 
     def __post_init__(self):
         one_of("dynamics.dtype", self.dtype, DTYPES)
-        for name in ("n_initial", "probe_factor", "max_steps", "round_steps", "batch_size"):
+        for name in ("n_initial", "probe_factor", "max_steps", "round_steps"):
             positive(f"dynamics.{name}", getattr(self, name), integer=True)
+        if self.batch_size is not None:
+            positive("dynamics.batch_size", self.batch_size, integer=True)
         for name in ("rtol", "atol", "fixed_q", "slow_q", "unique_tol", "zero_eig"):
             positive(f"dynamics.{name}", getattr(self, name))
         positive("dynamics.jitter", self.jitter, allow_zero=True)
@@ -239,7 +251,7 @@ def points_of_field(field: Field, params: Any, x0: np.ndarray, cfg: FinderConfig
     """The finder for any vector field: ``params`` stacked over ``n`` networks (a pytree with leading
     axis n), ``x0`` (n, P, D) initial states.
 
-    The n x P minimisations run as a work queue of *lanes*: ``batch_size x P`` lanes side by side per
+    The n x P minimisations run as a work queue of *lanes*: ``networks_per_call x P`` lanes side by side per
     compiled call, ``round_steps`` BFGS steps per round, the lanes that have not converged going back
     to the queue (continuing from where they stopped) until ``max_steps``. So a slow minimisation
     holds up only its own lane, not the whole batch (as a vmapped while loop would), and a lane's
@@ -252,7 +264,7 @@ def points_of_field(field: Field, params: Any, x0: np.ndarray, cfg: FinderConfig
     x = np.asarray(x0, dtype).reshape(n * n_start, dim).copy()
     q = np.full(n * n_start, np.inf)
     used = np.zeros(n * n_start, int)
-    size = cfg.batch_size * n_start
+    size = cfg.networks_per_call * n_start
     with jax.enable_x64(cfg.dtype == "float64"), jax.default_matmul_precision("highest"):
         queue = np.arange(n * n_start)
         while len(queue):
@@ -268,7 +280,7 @@ def points_of_field(field: Field, params: Any, x0: np.ndarray, cfg: FinderConfig
         q = np.where(np.isfinite(q), q, np.inf)
         x, q = x.reshape(n, n_start, dim), q.reshape(n, n_start)
         kept = np.zeros((n, n_start), bool)
-        for nets, real in lane_batches(np.arange(n), cfg.batch_size):
+        for nets, real in lane_batches(np.arange(n), cfg.networks_per_call):
             kept[nets[:real]] = np.asarray(unique(x[nets], q[nets]))[:real]
         ev = np.full(x.shape, np.nan, complex)
         where = np.argwhere(kept)  # eigenvalues of the kept points only (LAPACK on the host: portable)
@@ -353,6 +365,7 @@ def network_points(model: AbstractModel, task: AbstractTask, params: dict[str, n
     starts = compiled_starts(model, task, tuple(sorted((k, int(v)) for k, v in timing.items())), cfg)
     with jax.default_matmul_precision("highest"):
         n = next(iter(params.values())).shape[0]
-        x0 = np.concatenate([np.asarray(starts({k: jnp.asarray(v[i:i + cfg.batch_size]) for k, v in params.items()}))
-                             for i in range(0, n, cfg.batch_size)])
+        size = max(cfg.networks_per_call, 64)  # the probes: plain matmuls, wide batches pay on every platform
+        x0 = np.concatenate([np.asarray(starts({k: jnp.asarray(v[i:i + size]) for k, v in params.items()}))
+                             for i in range(0, n, size)])
     return points_of_field(model_field(model, inputs), params, x0, cfg)
