@@ -6,7 +6,8 @@ Each step is skipped once the budget is spent, and the results are rewritten aft
 a run cut short still leaves its numbers). First, in their own processes while this one has not
 touched the GPU: the PyTorch stacked ensemble at T = 46 and 96, the demo sweep with a cold and a
 warm compilation cache, the ``torch.func.vmap`` ensemble, the stacked ensemble under
-``torch.compile``, and the reference-style per-network processes on the CPU cores. Then the float32
+``torch.compile``, the reference-style per-network processes on the CPU cores, and the
+slow/fixed-point finder on 1,000 networks (benchmarks/dynamics.py). Then the float32
 matmul peak and the engine (N = 100, 128 trials): the settings of before (autodiff gradient,
 threefry noise), the hand-written gradient alone, the defaults, unrolled time loops, an epoch
 breakdown, TF32 and bf16 matmuls, T = 16, 4,096-cell blocks and the single-network trainer. Every
@@ -56,6 +57,7 @@ def plan(tiny: bool) -> list[tuple[str, dict]]:
         ("torch_ensemble", dict(steps=46, networks=torch_e, mode="vmap", compile=False)),
         ("torch_ensemble", dict(steps=46, networks=torch_e, mode="stacked", compile=True)),
         ("torch_processes", dict(steps=46)),
+        ("dynamics", dict(networks=16 if tiny else 1000)),
         ("peak", {}),
     ]
     steps += [("engine", dict(steps=46, cells=big, variant=v)) for v in (BASE, VJP, FAST, FAST_U4, FAST_U8)]
@@ -111,6 +113,20 @@ def run_demo(tiny: bool, timeout: float) -> dict:
     return out
 
 
+def run_dynamics(networks: int, timeout: float) -> dict:
+    """The slow/fixed-point finder (benchmarks/dynamics.py) on a store of ``networks`` small networks
+    it trains first: networks/s with 1, 64 and 256 networks per call, and the per-network loops."""
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "dynamics.py"), "--train", str(networks),
+                               "--out", tmp, "--batches", "1,64,256", "--loop-networks", str(min(networks, 50)),
+                               "--stepped-networks", "2"], cwd=ROOT, timeout=timeout, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"benchmarks/dynamics.py exit {done.returncode}: {done.stderr.strip()[-200:]}")
+        row = json.loads((Path(tmp) / "dynamics.json").read_text())["rows"][0]
+    return {"networks": row["networks"], "per_call": {b: v["networks_per_s"] for b, v in row["vmapped"].items()},
+            "loop": row["loop_networks_per_s"], "stepped": row["stepped_networks_per_s"]}
+
+
 def describe(kind: str, args: dict) -> str:
     if kind in ("engine", "breakdown"):
         variant = ", ".join(f"{k.split('.')[1]}={v}" for k, v in args["variant"].items()) or "defaults"
@@ -138,6 +154,11 @@ def write(out: Path, result: dict) -> None:
             continue
         if r["kind"] == "demo":
             lines.append(f"| demo sweep (48 cells), compilation cache cold / warm | {v['cold_s']:.1f} s / {v['warm_s']:.1f} s (wall) | | | | | |")
+            continue
+        if r["kind"] == "dynamics":
+            per_call = ", ".join(f"{b} per call {rate:.1f}" for b, rate in v["per_call"].items())
+            lines.append(f"| slow/fixed-point finder, {v['networks']} networks of 32 neurons: networks/s | {per_call}; "
+                         f"loop {v['loop']:.1f}; Python-stepped {v['stepped']:.2f} | | | | | |")
             continue
         if r["kind"] == "breakdown":
             lines.append(f"| {r['what']}: ms per epoch of the block | noise {v['noise_ms']:.1f}, forward {v['forward_ms']:.1f}, "
@@ -196,6 +217,8 @@ def main() -> None:
                 row["value"] = bench.single_throughput(kw["steps"], n_networks=2, epochs=10 if args.tiny else 40)
             elif kind == "demo":
                 row["value"] = run_demo(args.tiny, timeout=max(60.0, min(left, 150.0)))
+            elif kind == "dynamics":
+                row["value"] = run_dynamics(kw["networks"], timeout=max(60.0, min(left, 150.0)))
             else:
                 row["value"] = run_torch(kind, kw, timeout=max(30.0, min(left, 75.0 if kw.get("compile") else 100.0)))
         except Exception as e:  # noqa: BLE001 - one failed step must not lose the others

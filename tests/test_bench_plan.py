@@ -151,3 +151,18 @@ def test_validation_script_writes_each_variant_as_a_valid_sweep_file(tmp_path):
     assert sweep.run.block_size == 64 and sweep.n_cells == load_sweep(ROOT / "sweeps" / "demo.toml").n_cells
     with pytest.raises(SystemExit, match="LABEL:table.key=value"):
         validate.parse_variant("bad:noise_rng")
+
+
+def test_the_gpu_report_shows_the_finder_step(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import gpu
+
+    assert ("dynamics", {"networks": 1000}) in gpu.plan(tiny=False)
+    result = {"machine": {"device": "gpu:test"}, "started": "now", "command": "gpu.py", "steps": [
+        {"kind": "dynamics", "what": "dynamics", "value": {"networks": 1000, "per_call": {"1": 80.0, "64": 300.0},
+                                                           "loop": 50.0, "stepped": 0.9}}]}
+    gpu.write(tmp_path, result)
+    text = (tmp_path / "gpu.md").read_text()
+    assert "slow/fixed-point finder, 1000 networks of 32 neurons" in text and "64 per call 300.0; loop 50.0" in text
