@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import zarr
 
+from rnnsweep.analysis import analyze
 from rnnsweep.analysis import dynamics_analysis as da
+from rnnsweep.analysis.classes import Classes
 from rnnsweep.analysis.dynamics import LABELS
 from rnnsweep.cli import main
 
@@ -26,8 +28,24 @@ def analysed(tmp_path_factory):
     store = folder / "snap.zarr"
     assert main(["run", str(sweep), "--store", str(store), "--quiet"]) == 0
     out = folder / "report"
-    assert main(["analyze", str(store), "--out", str(out), "--only", "classes", "--dynamics", "--quiet"]) == 0
+    # in process and without the classes' index variants: what `analyze --only classes --dynamics` runs,
+    # at a third of the cost (the flag itself: test_the_dynamics_flag_asks_for_the_analysis)
+    analyze([store], out, only=["classes"], also=["dynamics"], configured={"classes": Classes(sensitivity=False)},
+            progress=False, log=lambda s: None)
     return store, out
+
+
+def test_the_dynamics_flag_asks_for_the_analysis(monkeypatch, tmp_path):
+    import rnnsweep.analysis
+
+    asked = {}
+    monkeypatch.setattr(rnnsweep.analysis, "analyze", lambda stores, out, **kw: asked.update(kw) or {"ok": 1})
+    (tmp_path / "s.zarr").mkdir()
+    (tmp_path / "s.zarr" / "zarr.json").write_text("{}")
+    assert main(["analyze", str(tmp_path / "s.zarr"), "--dynamics", "--quiet"]) == 0
+    assert list(asked["also"]) == ["dynamics"]
+    assert main(["analyze", str(tmp_path / "s.zarr"), "--quiet"]) == 0
+    assert list(asked["also"]) == []
 
 
 def test_analyze_dynamics_writes_its_arrays_report_and_figures(analysed):
