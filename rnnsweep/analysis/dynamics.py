@@ -1,10 +1,12 @@
-"""Slow, fixed and ghost points of many networks at once (vmapped over networks, on the device).
+"""Slow, fixed and ghost points of many networks at once (every network of a trial length through one
+work queue of minimisations, on the device).
 
 For the continuous-time vector field ``F(x)`` of a network at a constant input (the model family's
 :meth:`~rnnsweep.models.AbstractModel.velocity`, in units of the family's own time constant: for
 the leaky families ``F(r) = tau dr/dt = -r + tanh(W_rec r + b + W_in u)``), the finder minimises
 the speed ``q(x) = |F(x)|^2 / 2`` from many initial states with optimistix's BFGS (the way
-FixedPointFinder does it, one network at a time, with Adam; here every network of a batch at once).
+FixedPointFinder does it, one network at a time, with Adam; here all the networks' minimisations go
+through one queue of compiled calls, :func:`points_of_field`).
 Then, per network:
 
 1. candidates with ``q >= slow_q`` are dropped (the minimiser stopped on a fast part of the flow);
@@ -23,14 +25,15 @@ Per network it reports the counts by label, the slowest point (its state and ``q
 dimension of the slow manifold there (the number of eigenvalues with ``|lambda| < zero_eig``).
 
 The initial states are states the network visits: the task's probe trials (every condition, then
-zero input to ``probe_factor`` trial lengths, noise-free, :func:`.mechanism.probe_run`), taken at
+zero input to ``probe_factor`` trial lengths, noise-free, :func:`.mechanism.probe_trajectory`), taken at
 evenly spaced times, plus Gaussian jitter of ``jitter``. All networks use the same draws (from
 ``seed``), so a network's points do not depend on which networks it is batched with.
 
 The solver runs in float64 by default (``dtype``): telling a fixed point (``q ~ 1e-20``) from a slow
-point needs more than float32's 7 digits. :func:`find_points` is the pure, vmappable core for any
-vector field (the tests use ``dx/dt = x^2 + r``); :func:`network_points` is the driver for stored
-networks of a model family.
+point needs more than float32's 7 digits. :func:`points_of_field` finds the points of any vector
+field (the tests use ``dx/dt = x^2 + r``), :func:`find_points` is the same computation for one network
+as one pure, vmappable program, and :func:`network_points` is the driver for stored networks of a
+model family.
 """
 
 from __future__ import annotations
@@ -60,13 +63,6 @@ DTYPES = ("float64", "float32")
 class FinderConfig:
     """Options of the slow-point finder; tolerances are in the vector field's units (see the module)."""
 
-    @property
-    def networks_per_call(self) -> int:
-        """:attr:`batch_size`, or its default for the platform JAX computes on."""
-        if self.batch_size is not None:
-            return self.batch_size
-        return 1 if jax.default_backend() == "cpu" else 64
-
     n_initial: int = 64  # initial states per network
     jitter: float = 0.05  # std of the Gaussian jitter added to the visited states
     probe_factor: int = 3  # probe length in trial lengths (the trial, then zero input)
@@ -79,9 +75,9 @@ class FinderConfig:
     unique_tol: float = 1e-3  # RMS distance per state unit under which two points are one
     zero_eig: float = 0.05  # |eigenvalue| below this counts as zero (ghosts, slow-manifold dimension)
     dtype: str = "float64"
-    # networks per compiled call: batch_size x n_initial minimisations side by side; None: 1 on a CPU
-    # (its caches favour small batches: 75 networks/s with 1, 28 with 64, N = 32, benchmarks/dynamics.py),
-    # 64 on an accelerator (which needs wide batches to be busy; not measured yet)
+    # networks per compiled call (batch_size x n_initial minimisations side by side). None: 1 on a CPU,
+    # whose caches favour small batches (80 networks/s with 1, 24 with 64 on 1,000 networks of N = 32,
+    # docs/performance.md); 64 on an accelerator, which needs wide batches to be busy (not measured yet)
     batch_size: int | None = None
     seed: int = 0  # key of the initial states' jitter and of the probe's initial state
 
@@ -96,6 +92,13 @@ class FinderConfig:
         positive("dynamics.jitter", self.jitter, allow_zero=True)
         if self.fixed_q >= self.slow_q:
             raise ValueError(f"dynamics.fixed_q: must be below slow_q ({self.slow_q}), got {self.fixed_q}")
+
+    @property
+    def networks_per_call(self) -> int:
+        """:attr:`batch_size`, or its default for the platform JAX computes on."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return 1 if jax.default_backend() == "cpu" else 64
 
 
 Field = Callable[[Any, jax.Array], jax.Array]  # (params, x) -> dx/dt, x a flat state vector
