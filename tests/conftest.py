@@ -78,3 +78,31 @@ def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedP
     env = kwargs.pop("env", None) or dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.run([sys.executable, "-m", "rnnsweep.cli", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, env=env, cwd=kwargs.pop("cwd", ROOT), **kwargs)
+
+
+def stop_mid_block(sweep: Path, store: Path, n_cells: int, sig: int, sweep_name: str = "tiny",
+                   timeout: float = 240) -> tuple[int, str]:
+    """Run ``rnnsweep run SWEEP --store STORE`` in a real subprocess and send it ``sig`` once some but
+    not all of its ``n_cells`` cells are stored and a block in flight has a checkpoint. Returns its exit
+    code and stderr; fails the test when the run finished before it could be stopped."""
+    import time
+
+    import numpy as np
+    import zarr
+
+    proc = subprocess.Popen([sys.executable, "-m", "rnnsweep.cli", "run", str(sweep), "--store", str(store), "--quiet"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline, sent = time.time() + timeout, False
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            done = int(np.sum(np.asarray(zarr.open_group(str(store / sweep_name), mode="r")["status"][...]) > 0))
+        except Exception:  # not created yet
+            done = 0
+        if 0 < done < n_cells and list((store / sweep_name / "_checkpoints").glob("*.npz")):
+            proc.send_signal(sig)
+            sent = True
+            break
+        time.sleep(0.01)
+    _, err = proc.communicate(timeout=timeout)
+    assert sent, "the run finished before it could be stopped mid-way"
+    return proc.returncode, err

@@ -2,15 +2,12 @@
 
 import json
 import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 import zarr
 
-from conftest import ROOT, run_cli, tiny_sweep_text
+from conftest import run_cli, stop_mid_block, tiny_sweep_text
 from rnnsweep.schema import curve_names
 
 CURVES = curve_names(("accuracy", "reliability"))
@@ -81,22 +78,8 @@ def test_a_run_killed_mid_block_resumes_from_its_checkpoint_bit_for_bit(tmp_path
     # the signal lands after at least one block is finished and while another is checkpointed mid-way
     sweep, full = uninterrupted
     cut = tmp_path / "cut.zarr"
-    proc = subprocess.Popen([sys.executable, "-m", "rnnsweep.cli", "run", str(sweep), "--store", str(cut), "--quiet"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline, sent = time.time() + 240, False
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            done = int(np.sum(np.asarray(zarr.open_group(str(cut / "tiny"), mode="r")["status"][...]) > 0))
-        except Exception:  # not created yet
-            done = 0
-        if 0 < done < 12 and list((cut / "tiny" / "_checkpoints").glob("*.npz")):
-            proc.send_signal(sig)
-            sent = True
-            break
-        time.sleep(0.01)
-    _, err = proc.communicate(timeout=240)
-    assert sent, "the run finished before it could be stopped mid-way"
-    assert proc.returncode in ((-signal.SIGKILL,) if sig == signal.SIGKILL else (128 + signal.SIGTERM,)), err
+    returncode, err = stop_mid_block(sweep, cut, 12, sig)
+    assert returncode in ((-signal.SIGKILL,) if sig == signal.SIGKILL else (128 + signal.SIGTERM,)), err
     if sig == signal.SIGTERM:  # a clean stop: the block in flight saved, the resume command printed
         assert "checkpointed" in err and "--resume" in err and "Traceback" not in err
     partial = arrays(cut, "tiny")["status"]

@@ -5,15 +5,12 @@ validation, and damage found by ``rnnsweep check``."""
 import json
 import shutil
 import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 import zarr
 
-from conftest import ROOT, tiny_sweep_text
+from conftest import stop_mid_block, tiny_sweep_text
 from rnnsweep import limits, schema
 from rnnsweep.cli import main
 from rnnsweep.executor import Executor
@@ -105,22 +102,8 @@ def test_a_run_killed_mid_block_resumes_to_the_same_snapshots(tmp_path, trained)
     # snapshot rows written); the resume continues from the checkpoint and rewrites the later rows
     folder, full, _ = trained
     cut = tmp_path / "cut.zarr"
-    command = [sys.executable, "-m", "rnnsweep.cli", "run", str(folder / "with.toml"), "--store", str(cut), "--quiet"]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline, sent = time.time() + 240, False
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            done = int(np.sum(np.asarray(zarr.open_group(str(cut / "tiny"), mode="r")["status"][...]) > 0))
-        except Exception:  # not created yet
-            done = 0
-        if 0 < done < N_CELLS and list((cut / "tiny" / "_checkpoints").glob("*.npz")):
-            proc.send_signal(signal.SIGKILL)
-            sent = True
-            break
-        time.sleep(0.01)
-    _, err = proc.communicate(timeout=240)
-    assert sent, "the run finished before it could be killed mid-way"
-    assert proc.returncode == -signal.SIGKILL, err
+    returncode, err = stop_mid_block(folder / "with.toml", cut, N_CELLS, signal.SIGKILL)
+    assert returncode == -signal.SIGKILL, err
     partial = arrays(cut)
     pending = partial["status"] == schema.Status.PENDING
     assert 0 < pending.sum() < N_CELLS
