@@ -382,7 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     ana.set_defaults(func=_cmd_analyze)
 
     ins = sub.add_parser("inspect", parents=[common], help="one figure sheet of one trained network: training curves, "
-                         "outputs, raster, state-space trajectories with slow/fixed points, their spectra, and (with snapshots) its mechanism over training")
+                         "outputs, raster, state-space trajectories with slow/fixed points, their spectra, "
+                         "and (with snapshots) its mechanism over training")
     ins.add_argument("store", type=Path, help="the Zarr store (made by rnnsweep run)")
     ins.add_argument("--cell", required=True, help="the network, by a value of every grid axis, e.g. "
                                                    "seed=0,lr=0.1,delay_ms=100 (values on the grid, never rounded to it)")
