@@ -79,10 +79,7 @@ def train_store(n: int, folder: Path) -> Path:
 def groups(source: Source) -> list[tuple[dict, dict[str, np.ndarray]]]:
     """(timing, stacked final parameters) of the finished networks, one entry per trial length."""
     cells = [tuple(ix) for ix in np.argwhere(source.status == Status.DONE)]
-    by: dict[tuple, list] = {}
-    for ix in cells:
-        by.setdefault(tuple(sorted((k, int(v)) for k, v in source.timing(ix).items())), []).append(ix)
-    return [(dict(key), source.params(members)) for key, members in sorted(by.items())]
+    return [(timing, source.params(members)) for timing, members in source.by_timing(cells)]
 
 
 def timed(fn):
@@ -97,7 +94,7 @@ def stepped_counts(source: Source, timing: dict, params: dict[str, np.ndarray], 
     field = dyn.model_field(source.model)
     solver = optx.BFGS(rtol=cfg.rtol, atol=cfg.atol)
     fn = lambda x, p: (dyn.speed(field, p, x), None)  # noqa: E731
-    starts = dyn.compiled_starts(source.model, source.task, tuple(sorted(timing.items())), cfg)
+    starts = dyn.compiled_starts(source.model, source.task, timing, cfg)
     with jax.default_matmul_precision("highest"):
         x0 = np.asarray(starts({k: jnp.asarray(v) for k, v in params.items()})[0])
     with jax.enable_x64(True), jax.default_matmul_precision("highest"):

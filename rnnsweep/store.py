@@ -493,14 +493,17 @@ def snapshot_epochs(group: zarr.Group) -> np.ndarray:
 
 def read_snapshots(group: zarr.Group, indices: Sequence[tuple[int, ...]]) -> dict[str, np.ndarray]:
     """Parameter snapshots of the cells at ``indices``, stacked: ``{name: (len(indices), snapshots, ...)}``."""
-    return {name: np.stack([read(group, schema.snapshot_array(name), tuple(ix)) for ix in indices])
-            for name in param_names(group)}
+    return _read_per_param(group, schema.snapshot_array, indices)
 
 
 def read_params(group: zarr.Group, indices: Sequence[tuple[int, ...]]) -> dict[str, np.ndarray]:
     """Final parameters of the cells at ``indices``, stacked: ``{name: (len(indices), ...)}``."""
-    return {name: np.stack([read(group, schema.param_array(name), tuple(ix)) for ix in indices])
-            for name in param_names(group)}
+    return _read_per_param(group, schema.param_array, indices)
+
+
+def _read_per_param(group: zarr.Group, array_of, indices: Sequence[tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """``{name: the cells' values of array_of(name), stacked}`` for every parameter of the store."""
+    return {name: np.stack([read(group, array_of(name), tuple(ix)) for ix in indices]) for name in param_names(group)}
 
 
 def read_steps(group: zarr.Group) -> dict[str, np.ndarray] | None:

@@ -65,15 +65,12 @@ def classify_source(source: Source, thresholds: Thresholds = Thresholds(), mecha
         classes = np.where(classes == SP, known, classes).astype(np.int8)
         return Classified(source.name, source.dims, source.coords, status, classes, index, rms, [source.label])
     learned = [tuple(ix) for ix in np.argwhere(classes == SP)]
-    by_timing: dict[tuple, list] = {}
-    for ix in learned:
-        by_timing.setdefault(tuple(sorted((k, int(v)) for k, v in source.timing(ix).items())), []).append(ix)
     configs = {"": mechanism, **(variants or {})}
     indices = {label: np.full(status.shape, np.nan) for label in configs}
-    for key, members in tqdm(sorted(by_timing.items()), desc="mechanism index", disable=not progress, leave=False):
+    for timing, members in tqdm(source.by_timing(learned), desc="mechanism index", disable=not progress, leave=False):
         params = source.params(members)
         for label, cfg in configs.items():
-            i, r = mechanism_measures(source.model, source.task, params, {k: np.int32(v) for k, v in key}, cfg)
+            i, r = mechanism_measures(source.model, source.task, params, timing, cfg)
             for ix, a, b in zip(members, i, r):
                 indices[label][ix] = a
                 if label == "":

@@ -344,15 +344,17 @@ def initial_states(model: AbstractModel, task: AbstractTask, params: dict, timin
     k_probe, k_jitter = jax.random.split(jax.random.PRNGKey(cfg.seed))
     conditions = tuple(task.conditions().values())
     states = probe_trajectory(model, task, params, timing, n, cfg.probe_factor * n, k_probe, conditions)
-    visited = jnp.swapaxes(flat_states(states), 0, 1).reshape(-1, flat_states(states).shape[-1])
+    flat = flat_states(states)  # (time, conditions, D)
+    visited = jnp.swapaxes(flat, 0, 1).reshape(-1, flat.shape[-1])
     pick = np.linspace(0, visited.shape[0] - 1, cfg.n_initial).round().astype(int)
     chosen = visited[pick]
     return chosen + cfg.jitter * jax.random.normal(k_jitter, chosen.shape, chosen.dtype)
 
 
-def compiled_starts(model: AbstractModel, task: AbstractTask, timing: tuple, cfg: FinderConfig) -> Callable:
-    """The jitted initial states of a batch of networks, once per what they depend on."""
-    return _starts_program(model, task, timing, FinderConfig(n_initial=cfg.n_initial, jitter=cfg.jitter,
+def compiled_starts(model: AbstractModel, task: AbstractTask, timing: Timing, cfg: FinderConfig) -> Callable:
+    """The jitted initial states of a batch of networks of one trial length, once per what they depend on."""
+    key = tuple(sorted((k, int(v)) for k, v in timing.items()))
+    return _starts_program(model, task, key, FinderConfig(n_initial=cfg.n_initial, jitter=cfg.jitter,
                                                              probe_factor=cfg.probe_factor, seed=cfg.seed))
 
 
@@ -365,7 +367,7 @@ def network_points(model: AbstractModel, task: AbstractTask, params: dict[str, n
                    cfg: FinderConfig = FinderConfig(), inputs: tuple[float, ...] | None = None) -> Points:
     """Slow, fixed and ghost points of stacked networks (``params``: (n, ...) per name) of one trial
     length, at constant ``inputs`` (default zero: the delay period's dynamics)."""
-    starts = compiled_starts(model, task, tuple(sorted((k, int(v)) for k, v in timing.items())), cfg)
+    starts = compiled_starts(model, task, timing, cfg)
     with jax.default_matmul_precision("highest"):
         n = next(iter(params.values())).shape[0]
         size = max(cfg.networks_per_call, 64)  # the probes: plain matmuls, wide batches pay on every platform

@@ -26,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import schema, store
+from ..tasks import Timing
 from ..schema import Status
 from . import plots
 from .base import Analysis, Context, Result, register
@@ -40,14 +41,6 @@ from .training_dynamics import DIRECTIONS, NO_SWITCH, SwitchConfig, SwitchEvents
 # store names of the SwitchEvents fields
 EVENT_ARRAYS = {"switch_epoch": "switch_epoch", "direction": "switch_direction", "n_switches": "n_switches",
                 "jump_epoch": "loss_jump_epoch", "jump_decades": "loss_jump_decades", "coincides": "switch_at_loss_jump"}
-
-
-def by_timing(source: Source, cells: list[tuple[int, ...]]) -> dict[tuple, list[tuple[int, ...]]]:
-    """Cells grouped by their step counts (one compiled program per group)."""
-    groups: dict[tuple, list] = {}
-    for ix in cells:
-        groups.setdefault(tuple(sorted((k, int(v)) for k, v in source.timing(ix).items())), []).append(ix)
-    return groups
 
 
 @dataclasses.dataclass
@@ -68,10 +61,10 @@ def final_points(source: Source, cfg: FinderConfig, flat_cfg: FlatnessConfig, pr
                       np.full(shape, -1, np.int16), np.full(shape, np.nan), np.full(shape + (n_state,), np.nan))
     cells = [tuple(ix) for ix in np.argwhere(source.status == Status.DONE)]
     rank1 = is_low_rank(source.model) and getattr(source.model, "rank", None) == 1
-    for key, members in tqdm(sorted(by_timing(source, cells).items()), desc=f"fixed points {source.name}",
+    for timing, members in tqdm(source.by_timing(cells), desc=f"fixed points {source.name}",
                              disable=not progress, leave=False):
         params = source.params(members)
-        pts = network_points(source.model, source.task, params, dict(key), cfg)
+        pts = network_points(source.model, source.task, params, timing, cfg)
         sel = tuple(np.array(members).T)
         out.counts[sel] = pts.counts()
         out.slowest_q[sel] = pts.slowest_q()
@@ -92,7 +85,7 @@ class History:
     events: dict[str, np.ndarray]  # SwitchEvents fields over the grid
 
 
-def snapshot_measures(source: Source, members: list[tuple[int, ...]], timing: dict, mechanism: MechanismConfig,
+def snapshot_measures(source: Source, members: list[tuple[int, ...]], timing: Timing, mechanism: MechanismConfig,
                       finder: FinderConfig) -> tuple[np.ndarray, np.ndarray]:
     """Mechanism index (cells, S) and point counts (cells, S, labels) of the snapshots of cells of one
     trial length (NaN and -1 for the snapshots past a cell's end)."""
@@ -105,8 +98,7 @@ def snapshot_measures(source: Source, members: list[tuple[int, ...]], timing: di
     rows = np.flatnonzero(present)  # a snapshot past a cell's own end is NaN
     if len(rows):
         taken = {k: v[rows] for k, v in flat.items()}
-        idx, _ = mechanism_measures(source.model, source.task, taken, {k: np.int32(v) for k, v in timing.items()},
-                                    mechanism)
+        idx, _ = mechanism_measures(source.model, source.task, taken, timing, mechanism)
         pts = network_points(source.model, source.task, taken, timing, finder)
         index.reshape(-1)[rows] = idx
         counts.reshape(-1, len(LABELS))[rows] = pts.counts()
@@ -120,8 +112,7 @@ def cell_history(source: Source, ix: tuple[int, ...], mechanism: MechanismConfig
     epochs = store.snapshot_epochs(source.group())
     if not epochs.size:
         return None
-    timing = {k: int(v) for k, v in source.timing(ix).items()}
-    index, counts = snapshot_measures(source, [ix], timing, mechanism, finder)
+    index, counts = snapshot_measures(source, [ix], source.timing(ix), mechanism, finder)
     return {"epoch": epochs, "mechanism_index": index[0], "counts": counts[0]}
 
 
@@ -135,10 +126,10 @@ def snapshot_history(source: Source, mechanism: MechanismConfig, finder: FinderC
     index = np.full(shape + (n_snap,), np.nan)
     counts = np.full(shape + (n_snap, len(LABELS)), -1, np.int16)
     cells = [tuple(ix) for ix in np.argwhere(source.status == Status.DONE)]
-    for key, members in tqdm(sorted(by_timing(source, cells).items()), desc=f"snapshots {source.name}",
+    for timing, members in tqdm(source.by_timing(cells), desc=f"snapshots {source.name}",
                              disable=not progress, leave=False):
         sel = tuple(np.array(members).T)
-        index[sel], counts[sel] = snapshot_measures(source, members, dict(key), mechanism, finder)
+        index[sel], counts[sel] = snapshot_measures(source, members, timing, mechanism, finder)
     return History(epochs, index, counts, cell_events(source, index, epochs, switches))
 
 
@@ -151,16 +142,23 @@ def cell_events(source: Source, index: np.ndarray, epochs: np.ndarray, cfg: Swit
     cells = [tuple(ix) for ix in np.argwhere(source.status == Status.DONE)]
     if not cells:
         return out
-    group = source.group()
-    run = source.read(schema.EPOCHS_RUN)
-    curves = {name: np.stack([np.asarray(group[name][ix]) for ix in cells]) for name in ("accuracy", "reliability",
-                                                                                          schema.LOSS)}
-    ev = switch_events(np.stack([index[ix] for ix in cells]), curves["accuracy"], curves["reliability"],
-                       curves[schema.LOSS], np.array([run[ix] for ix in cells]), epochs, cfg)
+    ev = events_of(source, cells, np.stack([index[ix] for ix in cells]), epochs, cfg)
     sel = tuple(np.array(cells).T)
     for name in fields:
         out[name][sel] = getattr(ev, name)
     return out
+
+
+def events_of(source: Source, cells: list[tuple[int, ...]], index: np.ndarray, epochs: np.ndarray,
+              cfg: SwitchConfig) -> SwitchEvents:
+    """:class:`SwitchEvents` of ``cells`` with mechanism indices ``index`` (cells, S) at the snapshot
+    ``epochs``, from their stored curves."""
+    group = source.group()
+    run = source.read(schema.EPOCHS_RUN)
+    curves = {name: np.stack([np.asarray(group[name][ix]) for ix in cells]) for name in ("accuracy", "reliability",
+                                                                                          schema.LOSS)}
+    return switch_events(index, curves["accuracy"], curves["reliability"], curves[schema.LOSS],
+                         np.array([run[ix] for ix in cells]), epochs, cfg)
 
 
 @register
@@ -188,7 +186,7 @@ class Dynamics(Analysis):
     def run(self, study: Study, results: dict[str, Result], ctx: Context) -> Result:
         classified: Classified = results["classes"].value
         rules = study.condition.rules
-        switches = self.switches or SwitchConfig(learn=rules.learn, mechanism_index=rules.mechanism_index)
+        switches = self.switches or SwitchConfig.from_rules(rules)
         finals = [final_points(s, self.finder, self.flatness, ctx.progress) for s in study.sources]
         final = FinalPoints(*(study.join([getattr(f, field.name) for f in finals])
                               for field in dataclasses.fields(FinalPoints)))

@@ -42,10 +42,10 @@ from . import dynamics, plots
 from .classify import CLASS_NAMES, PENDING, Thresholds
 from .conditions import condition_of
 from .dynamics import LABELS, FinderConfig, Points
-from .dynamics_analysis import cell_history
+from .dynamics_analysis import cell_history, events_of
 from .mechanism import MechanismConfig, mechanism_measures, probe_trajectory
 from .study import Source
-from .training_dynamics import DIRECTIONS, SwitchConfig, switch_events
+from .training_dynamics import DIRECTIONS, SwitchConfig
 
 PROBE_TRIALS = 5  # the probe's length in trial lengths: the trial, then zero input
 RELATIVE_TOLERANCE = 1e-9  # a cell's given value matches a grid value this close (relative)
@@ -326,10 +326,7 @@ def snapshot_history_of(source: Source, ix: tuple[int, ...], mechanism: Mechanis
     if history is None or not {"accuracy", "reliability"} <= set(source.metric_names):
         return history
     rules = condition_of(source.model, source.task).rules
-    curves = {name: np.asarray(source.read(name, ix))[None] for name in ("accuracy", "reliability", schema.LOSS)}
-    events = switch_events(history["mechanism_index"][None], curves["accuracy"], curves["reliability"],
-                           curves[schema.LOSS], np.array([int(source.read(schema.EPOCHS_RUN, ix))]), history["epoch"],
-                           SwitchConfig(learn=rules.learn, mechanism_index=rules.mechanism_index))
+    events = events_of(source, [ix], history["mechanism_index"][None], history["epoch"], SwitchConfig.from_rules(rules))
     return {**history, "switch_epoch": int(events.switch_epoch[0]), "switch": DIRECTIONS[int(events.direction[0])]}
 
 

@@ -77,6 +77,14 @@ class Source:
     def params(self, indices: Sequence[tuple[int, ...]]) -> dict[str, np.ndarray]:
         return store.read_params(self.group(), indices)
 
+    def by_timing(self, cells: Sequence[tuple[int, ...]]) -> list[tuple[Timing, list[tuple[int, ...]]]]:
+        """``cells`` grouped by their step counts, ``(timing, cells)`` in a fixed order: the networks of
+        one group share a trial length, so a probe or finder program compiled once serves them all."""
+        groups: dict[tuple, list] = {}
+        for ix in cells:
+            groups.setdefault(tuple(sorted((k, int(v)) for k, v in self.timing(ix).items())), []).append(tuple(ix))
+        return [({k: np.int32(v) for k, v in key}, members) for key, members in sorted(groups.items())]
+
 
 def _rebuild(cls, config: dict[str, Any], where: str):
     try:

@@ -35,6 +35,11 @@ class SwitchConfig:
     mechanism_index: float = 0.5  # index below this: LC, else SP
     jump_half_window: int = 5  # epochs on each side of a loss jump's window
 
+    @classmethod
+    def from_rules(cls, rules) -> "SwitchConfig":
+        """The learned and mechanism thresholds of classification rules (:class:`.classify.Thresholds`)."""
+        return cls(learn=rules.learn, mechanism_index=rules.mechanism_index)
+
 
 def learned_at(accuracy: np.ndarray, reliability: np.ndarray, snapshot_epochs: np.ndarray, epochs_run: int,
                learn: float) -> np.ndarray:
