@@ -29,7 +29,7 @@ def catalog() -> dict[str, Any]:
     task_entries = {}
     for name, cls in tasks().items():
         example = cls()
-        task_entries[name] = {"doc": _doc(cls), "settings": settings.describe(cls), "axes": list(cls.axes),
+        task_entries[name] = {"doc": _doc(cls), "settings": settings.describe(cls), "axes": list(cls.axes) + list(cls.cell_axes),
                               "durations": list(cls.durations), "metrics": list(cls.metric_names),
                               "inputs": example.n_inputs, "outputs": example.n_outputs, "module": cls.__module__}
     analysis_entries = {name: {"doc": cls.description, "requires": list(cls.requires), "default": cls.default,

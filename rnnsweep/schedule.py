@@ -123,7 +123,9 @@ def cell_hypers(sweep: Sweep, cells: list[Cell]) -> CellHyper:
     n_epochs = np.array([c.n_epochs for c in cells], dtype=np.int32)
     args = [sweep.model.cell_args(c.coords, c.timing) for c in cells]
     model_args = {name: np.array([a[name] for a in args], dtype=dtype) for name in (args[0] if args else {})}
-    return CellHyper(lr, timing, n_epochs, init, data, model_args)
+    task_args = {name: np.array([sweep.task.cell_values(c.coords)[name] for c in cells], dtype=dtype)
+                 for name in sweep.task.cell_axes}
+    return CellHyper(lr, timing, n_epochs, init, data, model_args, task_args)
 
 
 def padded_cells(n_cells: int, largest: int, n_devices: int = 1) -> int:

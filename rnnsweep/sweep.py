@@ -107,7 +107,8 @@ class Sweep:
 
     def timing_at(self, coords: dict[str, float]) -> Timing:
         """Step counts of the cell at these coordinates (computed once per combination of durations)."""
-        durations = tuple((k, float(v)) for k, v in coords.items() if k in self.task.durations)
+        durations = tuple((k, float(v)) for k, v in coords.items()
+                          if k in self.task.durations or k in self.task.cell_axes)
         return dict(_timing(self.task, durations, tuple(self.axes)))
 
     def cell_settings(self, coords: dict[str, float]) -> dict[str, float]:
@@ -412,6 +413,32 @@ def _build(cls, table: dict, where: str, **kwargs):
         raise SweepError(str(e)) from None
 
 
+def _cell_axis_settings(cls, table: dict, axes: dict[str, np.ndarray], where: str,
+                        fixed: dict | None = None) -> dict[str, Any]:
+    """Check every grid value of ``cls``'s cell axes (the settings built with that value must be
+    valid; an integer setting takes whole numbers only) and return the settings the static object is
+    built with: a size axis at its largest grid value (each cell masks down to its own)."""
+    static = {}
+    for axis in cls.cell_axes:
+        if axis not in axes:
+            continue
+        kind = type(settings.default(settings.fields(cls)[axis]))
+        values = []
+        for value in axes[axis]:
+            if kind is int:
+                if value != int(value):
+                    raise SweepError(f"grid.{axis}: values must be whole numbers, got {float(value)!r}")
+                value = int(value)
+            try:
+                settings.build(cls, {**table, axis: value}, where, fixed=fixed)
+            except (TypeError, ValueError) as e:
+                raise SweepError(str(e).replace(f"{where}.{axis}:", f"grid.{axis}:", 1)) from None
+            values.append(value)
+        if axis in cls.size_axes:
+            static[axis] = max(values)
+    return static
+
+
 def _plugin(table: dict, key: str, default: str, lookup, where: str):
     name = table.pop(key, default)
     if not isinstance(name, str):
@@ -450,7 +477,7 @@ def parse_sweep(text: str, source: str = "<sweep>") -> Sweep:
     task_cls = _plugin(task_table, "name", "dcd", get_task, "task")
     family_cls = _plugin(model_table, "family", "leaky_rnn", get_family, "model")
 
-    allowed_axes = ("seed", "lr") + task_cls.axes + family_cls.cell_axes
+    allowed_axes = ("seed", "lr") + task_cls.axes + task_cls.cell_axes + family_cls.cell_axes
     if "seed" not in grid:
         raise SweepError("grid.seed: required (the number of seeds, or a list of seeds)")
     for axis in grid:
@@ -466,9 +493,11 @@ def parse_sweep(text: str, source: str = "<sweep>") -> Sweep:
             if axis in table:
                 raise SweepError(f"{where}.{axis}: also given as grid axis grid.{axis}; give it in one place")
 
+    task_table.update(_cell_axis_settings(task_cls, task_table, axes, "task"))
     task = _build(task_cls, task_table, "task")
-    model = _build(family_cls, model_table, "model",
-                   fixed={"n_inputs": task.n_inputs, "n_outputs": task.n_outputs, "dt_ms": task.dt_ms})
+    task_fixed = {"n_inputs": task.n_inputs, "n_outputs": task.n_outputs, "dt_ms": task.dt_ms}
+    model_table.update(_cell_axis_settings(family_cls, model_table, axes, "model", task_fixed))
+    model = _build(family_cls, model_table, "model", fixed=task_fixed)
 
     train_table = _table(doc, "train")
     lr_fixed = train_table.pop("lr", None)
@@ -491,7 +520,7 @@ def parse_sweep(text: str, source: str = "<sweep>") -> Sweep:
         run=run, axes=axes, epochs_rule=train.epochs, text=text, fixed_lr=None if lr_fixed is None else float(lr_fixed),
     )
     # Every cell's durations must be whole steps and usable by the task; every budget >= 1 epoch.
-    varied = [a for a in axes if a in task.axes or a == "lr"]
+    varied = [a for a in axes if a in task.axes or a in task.cell_axes or a == "lr"]
     longest = 0
     for combo in itertools.product(*(axes[a] for a in varied)):
         coords = dict(zip(varied, (float(x) for x in combo)))

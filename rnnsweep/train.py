@@ -78,6 +78,7 @@ class CellHyper(NamedTuple):
     init_key: Any  # uint32[2]: from the root key and the seed only (paired design)
     data_key: Any  # uint32[2]: the init key with the other coordinates folded in
     model_args: Any = None  # dict of the model family's per-cell init arguments (e.g. a toy's initial r)
+    task_args: Any = None  # dict of the task's per-cell values of its cell axes (e.g. an input sparsity)
 
 
 class CellState(NamedTuple):
@@ -130,7 +131,8 @@ class Trainer:
         key = jax.random.fold_in(hyper.data_key, epoch)
         k_state, k_noise = jax.random.split(key)
         n_trials = self.task.n_trials
-        trials = self.task.trials(hyper.timing, n_steps_max, jax.random.fold_in(key, TRIALS_STREAM), self.dtype)
+        timing = {**hyper.timing, **(hyper.task_args or {})}  # the task's cell values travel with the steps
+        trials = self.task.trials(timing, n_steps_max, jax.random.fold_in(key, TRIALS_STREAM), self.dtype)
         state0 = self.model.initial_state(k_state, n_trials, self.dtype)
         noise = self.model.sample_noise(k_noise, n_steps_max, n_trials, self.dtype)
         _, outputs = self.model.run(params, trials.inputs, noise, state0)

@@ -72,7 +72,10 @@ class Source:
         return store.read(self.group(), array, selection)
 
     def timing(self, index: tuple[int, ...]) -> Timing:
-        return {k: np.int32(v[index]) for k, v in self.steps.items()}
+        """A cell's step counts (int32) and values of the task's cell axes (float), as the trainer
+        gave them to the task."""
+        values = self.task.cell_values({d: float(self.coords[d][i]) for d, i in zip(self.dims, index)})
+        return {**{k: np.int32(v[index]) for k, v in self.steps.items()}, **values}
 
     def params(self, indices: Sequence[tuple[int, ...]]) -> dict[str, np.ndarray]:
         return store.read_params(self.group(), indices)
@@ -82,8 +85,8 @@ class Source:
         one group share a trial length, so a probe or finder program compiled once serves them all."""
         groups: dict[tuple, list] = {}
         for ix in cells:
-            groups.setdefault(tuple(sorted((k, int(v)) for k, v in self.timing(ix).items())), []).append(tuple(ix))
-        return [({k: np.int32(v) for k, v in key}, members) for key, members in sorted(groups.items())]
+            groups.setdefault(tuple(sorted(self.timing(ix).items())), []).append(tuple(ix))
+        return [(dict(key), members) for key, members in sorted(groups.items())]
 
 
 def _rebuild(cls, config: dict[str, Any], where: str):

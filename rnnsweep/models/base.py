@@ -70,6 +70,11 @@ class AbstractModel(Settings, abc.ABC):
     recurrent_params: ClassVar[tuple[str, ...]]
     # Settings that may also be grid axes; each cell's value reaches ``init`` through ``cell_args``.
     cell_axes: ClassVar[tuple[str, ...]] = ()
+    # Cell axes that size arrays (a hidden width). As a grid axis, the family is built at the grid's
+    # largest value and each cell gets its own through ``cell_args``; ``init`` zeroes what lies beyond
+    # it so that training leaves it at zero (the family's job, tested per family). One compiled
+    # program serves every size.
+    size_axes: ClassVar[tuple[str, ...]] = ()
     # "SP" or "LC" for families whose mechanism is known by construction (the toy models); None:
     # decided per network by the analysis.
     mechanism: ClassVar[str | None] = None

@@ -52,6 +52,7 @@ class Trials(NamedTuple):
     loss_weights: jax.Array  # (T,), 0 on padded steps
     score_mask: jax.Array  # (T,) bool: the steps the metrics score
     n_steps: jax.Array  # the cell's own length (int32 scalar)
+    extra: Any = None  # anything else the task's own loss and metrics need (a pytree), e.g. per-output weights
 
 
 class TimingError(ValueError):
@@ -74,6 +75,15 @@ class AbstractTask(Settings, abc.ABC):
     axes: ClassVar[tuple[str, ...]]
     # The per-epoch metrics, stored as curves between ``loss`` and ``grad_norm``.
     metric_names: ClassVar[tuple[str, ...]]
+    # Settings other than durations that may be grid axes (numbers, e.g. an input's sparsity). A
+    # cell's value reaches the task's methods as ``timing[name]``, a traced float (the setting's own
+    # value where it is not a grid axis); the store keeps it as a coordinate only.
+    cell_axes: ClassVar[tuple[str, ...]] = ()
+    # Cell axes that size arrays (a number of input features). As a grid axis, the task is built at
+    # the grid's largest value and each cell uses its own through ``timing[name]``: the task masks
+    # what lies beyond it (inputs 0, loss weight 0), so that a cell's numbers are those of a task
+    # built at its own size. One compiled program serves every size (see docs/plugins.md).
+    size_axes: ClassVar[tuple[str, ...]] = ()
 
     # --- sizes ------------------------------------------------------------------------------
     @property
@@ -96,7 +106,8 @@ class AbstractTask(Settings, abc.ABC):
 
     @abc.abstractmethod
     def check_timing(self, timing: Timing) -> None:
-        """Raise :class:`TimingError` naming the duration when one cell's step counts are unusable."""
+        """Raise :class:`TimingError` naming the field when one cell's step counts (and values of the
+        :attr:`cell_axes`, also in ``timing``) are unusable."""
 
     @abc.abstractmethod
     def trials(self, timing: Timing, n_steps_max: int, key: jax.Array, dtype: Any = jnp.float32) -> Trials:
@@ -149,8 +160,9 @@ class AbstractTask(Settings, abc.ABC):
         return {f: float(coords[f]) if f in coords else getattr(self, f) for f in self.durations}
 
     def timing(self, coords: Mapping[str, float], grid_axes: tuple[str, ...] = ()) -> Timing:
-        """Host-side step counts (numpy int32) of the cell at ``coords``, checked; errors name the
-        field as ``grid.<f>`` when it is a grid axis, else ``task.<f>``."""
+        """Host-side step counts (numpy int32) of the cell at ``coords``, checked (``check_timing``
+        also sees the cell's :meth:`cell_values`); errors name the field as ``grid.<f>`` when it is a
+        grid axis, else ``task.<f>``."""
         where = lambda field: "grid" if field in grid_axes else "task"  # noqa: E731
         durations_ms = self.durations_at(coords)
         timing = {f.removesuffix("_ms"): np.int32(self.steps(f, ms, where(f))) for f, ms in durations_ms.items()}
@@ -160,11 +172,15 @@ class AbstractTask(Settings, abc.ABC):
             raise ValueError(f"{where(longest)}.{longest}: the trial lasts {total:,} steps "
                              f"(at most {limits.MAX_TRIAL_STEPS:,})")
         try:
-            self.check_timing(timing)
+            self.check_timing({**timing, **self.cell_values(coords)})
         except TimingError as e:
             raise ValueError(f"{where(e.field)}.{e.field}: {e.message}") from None
         extra = self.derived_timing(durations_ms, timing)
         return {**timing, **{k: np.int32(v) for k, v in extra.items()}}
+
+    def cell_values(self, coords: Mapping[str, float]) -> dict[str, float]:
+        """A cell's values of the task's :attr:`cell_axes`: its coordinates over the settings."""
+        return {f: float(coords[f]) if f in coords else float(getattr(self, f)) for f in self.cell_axes}
 
     def n_steps(self, timing: Timing):
         """Trial length in steps: the sum of the durations."""
