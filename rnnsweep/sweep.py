@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import limits, settings
-from .models import AbstractModel, get_family
+from .models import AbstractModel, families, get_family
 from .tasks import AbstractTask, Timing, get_task
 from .train import TrainConfig
 
@@ -493,6 +493,13 @@ def parse_sweep(text: str, source: str = "<sweep>") -> Sweep:
             if axis in table:
                 raise SweepError(f"{where}.{axis}: also given as grid axis grid.{axis}; give it in one place")
 
+    sized = [a for a in task_cls.size_axes if a in axes and len(axes[a]) > 1]
+    if sized and not family_cls.masks_task_sizes:
+        exact = ", ".join(n for n, c in families().items() if c.masks_task_sizes) or "none"
+        raise SweepError(f"grid.{sized[0]}: changes the task's number of inputs or outputs, which family "
+                         f"{family_cls.family!r} cannot mask exactly (its initial weights depend on those sizes); "
+                         f"give it as a fixed setting ([task] {sized[0]} = ...) and run one sweep per value, or use "
+                         f"a family that can ({exact})")
     task_table.update(_cell_axis_settings(task_cls, task_table, axes, "task"))
     task = _build(task_cls, task_table, "task")
     task_fixed = {"n_inputs": task.n_inputs, "n_outputs": task.n_outputs, "dt_ms": task.dt_ms}

@@ -230,10 +230,6 @@ def test_metrics_leave_out_a_feature_that_was_never_active():
     assert recalled == 0.5  # feature 0 of the two counted
 
 
-@pytest.mark.xfail(strict=True, reason="SerialRecall.feature_errors documents NaN 'where a feature was never active', "
-                                       "but returns sum(err^2) / 0 = +inf when that feature's outputs are nonzero "
-                                       "(NaN only when they are exactly 0); metrics() is unaffected (it keeps the "
-                                       "finite e_f only), but a caller using np.nanmean on feature_errors gets inf")
 def test_feature_errors_are_nan_for_a_feature_never_active_as_documented():
     tr, out = never_active_feature_1()
     e = np.asarray(_metrics(TASK, out, tr)[0])
@@ -272,8 +268,8 @@ def test_valid_grid_of_every_axis_parses_and_builds_at_the_largest_size():
 
 
 @pytest.mark.parametrize("grid, extra, message", [
-    ("lag = [0, 30]", "", r"(grid\.lag|sequence_ms)"),
-    ("lag = [0, 19]", "", r"(grid\.lag|sequence_ms)"),  # 20 steps: lag 19 leaves no step (target at t = 20)
+    ("lag = [0, 30]", "", r"grid\.lag: a sequence of 20 steps"),
+    ("lag = [0, 19]", "", r"grid\.lag: "),  # 20 steps: lag 19 leaves no step (target at t = 20)
     ("lag = [1.5]", "", r"grid\.lag: .*whole"),
     ("lag = [-1]", "", r"grid\.lag"),
     ("sparsity = [0.5, 1.0]", "", r"grid\.sparsity"),
@@ -329,29 +325,12 @@ n_features = {n_features}
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a task size axis is accepted with any family, but only linear_rnn draws its input/output weights "
-    "independently of n_inputs/n_outputs: with leaky_rnn (or lowrank_rnn) the family is built with the grid's "
-    "largest n_features as n_inputs/n_outputs, and its torch-style init (xavier_uniform bound sqrt(6/(n+i)), "
-    "jax.random shapes (n, i), b_in bound 1/sqrt(i)) then gives the n_features = 2 cell of a [2, 3] grid another "
-    "initial network than a sweep at n_features = 2, so the cell's numbers are not 'those of a task built at its "
-    "own size' (tasks/base.py, size_axes); parse_sweep neither refuses nor warns"))
-def test_a_task_size_axis_with_leaky_rnn_gives_each_cell_its_own_size_network():
-    cells = []  # (sweep, its n_features = 2 cell) of the grid [2, 3] and of the grid [2]
-    for n_features in ("[2, 3]", "[2]"):
-        sweep = parse_sweep(LEAKY_SWEEP.format(n_features=n_features))
-        cells.append((sweep, next(c for c in sweep.cells() if c.coords["n_features"] == 2)))
-    keys = [sweep.keys([c])[0][0] for sweep, c in cells]  # the trainer's init keys
-
-    @jax.jit  # both networks, as the trainer initialises them, in one compiled program
-    def initial(keys):
-        return [sweep.model.init(k, **sweep.model.cell_args(c.coords, c.timing)) for k, (sweep, c) in zip(keys, cells)]
-
-    a, b = ({k: np.asarray(v) for k, v in params.items()} for params in initial(keys))
-    np.testing.assert_array_equal(a["W_rec"], b["W_rec"])  # (this part does hold)
-    np.testing.assert_array_equal(a["W_in"][:, :2], b["W_in"])
-    np.testing.assert_array_equal(a["b_in"], b["b_in"])
-    np.testing.assert_array_equal(a["W_out"][:2], b["W_out"])
+def test_a_task_size_axis_is_refused_with_a_family_that_cannot_mask_it():
+    # leaky_rnn's torch-style init (Xavier bounds, b_in's 1/sqrt(fan_in)) depends on n_inputs, so the
+    # n_features = 2 cell of a [2, 3] grid would start from another network than a sweep at n_features = 2
+    with pytest.raises(SweepError, match=r"grid\.n_features: .*'leaky_rnn' cannot mask exactly.*linear_rnn"):
+        parse_sweep(LEAKY_SWEEP.format(n_features="[2, 3]"))
+    assert parse_sweep(LEAKY_SWEEP.format(n_features="[2]")).task.n_features == 2  # one value: nothing to mask
 
 
 # --- model: linear_rnn by hand -------------------------------------------------------------------------------
@@ -556,3 +535,14 @@ def test_a_wider_cell_with_fewer_features_masks_only_the_features(runs):
     w_in, w_in0 = cell(a, schema.param_array("W_in"), **at), cell(a, schema.snapshot_array("W_in"), **at)[0]
     np.testing.assert_array_equal(w_in[:, 2], w_in0[:, 2])
     assert np.all(w_in[:, :2] != w_in0[:, :2])
+
+
+def test_leaky_family_relu_readout_is_the_rectified_linear_readout():
+    from rnnsweep.models.leaky_rnn import LeakyRNN
+
+    relu, linear = (LeakyRNN(n_neurons=3, n_inputs=2, n_outputs=2, readout=r) for r in ("relu", "linear"))
+    params = relu.init(jax.random.PRNGKey(0))
+    states = jax.random.normal(jax.random.PRNGKey(1), (4, 5, 3))
+    z = np.asarray(linear.read(params, states))
+    assert (z < 0).any() and (z > 0).any()
+    np.testing.assert_array_equal(np.asarray(relu.read(params, states)), np.maximum(z, 0))

@@ -75,6 +75,12 @@ class AbstractModel(Settings, abc.ABC):
     # it so that training leaves it at zero (the family's job, tested per family). One compiled
     # program serves every size.
     size_axes: ClassVar[tuple[str, ...]] = ()
+    # True when ``init`` draws every input and output weight independently of ``n_inputs`` and
+    # ``n_outputs`` (the element of row i, column j from the key, i and j alone, at a scale that does
+    # not depend on them): then a *task's* size axis (a number of input features) is exact with this
+    # family, each cell's network being the first rows/columns of the largest one. A sweep with a
+    # task size axis and a family without it is refused (Xavier-style bounds depend on the fan-in).
+    masks_task_sizes: ClassVar[bool] = False
     # "SP" or "LC" for families whose mechanism is known by construction (the toy models); None:
     # decided per network by the analysis.
     mechanism: ClassVar[str | None] = None

@@ -3,7 +3,7 @@
 Discrete update, with ``a = dt / tau``::
 
     r[t+1] = (1 - a) r[t] + a tanh(W_rec r[t] + b_rec + W_in u[t] + b_in + eps[t])
-    o[t]   = sigmoid(W_out r[t] + b_out)          # or linear; read before the update
+    o[t]   = sigmoid(W_out r[t] + b_out)          # or linear, or relu; read before the update
 
 ``eps[t] ~ N(0, noise_std^2)`` is fresh for every neuron, trial and step. Initialisation as torch:
 Xavier-uniform weights, biases ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``; initial state
@@ -26,7 +26,7 @@ from .base import AbstractModel, Params
 from .leaky_scan import leaky_states
 from .noise import NOISE_RNGS, step_noise
 
-READOUTS = ("sigmoid", "linear")
+READOUTS = ("sigmoid", "linear", "relu")
 RECURRENT_GRADS = ("after_scan", "autodiff")
 
 
@@ -144,7 +144,9 @@ class AbstractLeakyRNN(AbstractModel):
 
     def read(self, params: Params, states: jax.Array) -> jax.Array:
         z = states @ params["W_out"].T + params["b_out"]
-        return jax.nn.sigmoid(z) if self.readout == "sigmoid" else z
+        if self.readout == "sigmoid":
+            return jax.nn.sigmoid(z)
+        return jax.nn.relu(z) if self.readout == "relu" else z
 
     def rates(self, states: jax.Array) -> jax.Array:
         return states

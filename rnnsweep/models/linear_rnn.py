@@ -43,6 +43,7 @@ class LinearRNN(AbstractModel):
     recurrent_params: ClassVar[tuple[str, ...]] = ("W",)
     cell_axes: ClassVar[tuple[str, ...]] = ("n_neurons",)
     size_axes: ClassVar[tuple[str, ...]] = ("n_neurons",)
+    masks_task_sizes: ClassVar[bool] = True  # element-wise draws at scale 1/sqrt(width): a task size axis is exact
 
     n_neurons: int = 8
     n_inputs: int = 8

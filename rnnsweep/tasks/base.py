@@ -56,11 +56,13 @@ class Trials(NamedTuple):
 
 
 class TimingError(ValueError):
-    """A duration (or combination of durations) the task cannot use; ``field`` names it."""
+    """A duration (or combination of durations and cell values) the task cannot use; ``field`` names
+    it, or a tuple of fields names a combination (the error then names the first that is a grid axis)."""
 
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field, self.message = field, message
+    def __init__(self, field: str | tuple[str, ...], message: str):
+        self.fields = (field,) if isinstance(field, str) else tuple(field)
+        super().__init__(f"{self.fields[0]}: {message}")
+        self.field, self.message = self.fields[0], message
 
 
 class AbstractTask(Settings, abc.ABC):
@@ -174,7 +176,8 @@ class AbstractTask(Settings, abc.ABC):
         try:
             self.check_timing({**timing, **self.cell_values(coords)})
         except TimingError as e:
-            raise ValueError(f"{where(e.field)}.{e.field}: {e.message}") from None
+            field = next((f for f in e.fields if f in grid_axes), e.field)
+            raise ValueError(f"{where(field)}.{field}: {e.message}") from None
         extra = self.derived_timing(durations_ms, timing)
         return {**timing, **{k: np.int32(v) for k, v in extra.items()}}
 

@@ -88,9 +88,9 @@ class SerialRecall(AbstractTask):
     def check_timing(self, timing: Timing) -> None:
         oldest = int(timing["lag"]) + self.n_recalled  # steps of the stream before the last item is defined
         if timing["sequence"] <= oldest:
-            raise TimingError("sequence_ms", f"a sequence of {int(timing['sequence'])} steps leaves no step to "
+            raise TimingError(("sequence_ms", "lag"), f"a sequence of {int(timing['sequence'])} steps leaves no step to "
                                              f"score: recalling lag {int(timing['lag'])} with n_recalled = "
-                                             f"{self.n_recalled} needs more than {oldest}")
+                                             f"{self.n_recalled} needs more than {oldest} steps")
 
     def feature_weights(self, n_features: Any, dtype: Any = jnp.float32) -> jax.Array:
         """(n_features,) importance of each feature, 0 beyond the cell's own ``n_features``."""
@@ -135,7 +135,8 @@ class SerialRecall(AbstractTask):
         power = jnp.sum(jnp.where(scored, trials.targets ** 2, 0), axis=(0, 1))
         per_item = lambda v: v.reshape(self.n_recalled, self.n_features).sum(0)  # noqa: E731
         mine = trials.extra["mine"][: self.n_features]
-        return jnp.where(mine, per_item(sq) / per_item(power), jnp.nan)
+        power = per_item(power)
+        return jnp.where(mine & (power > 0), per_item(sq) / jnp.where(power > 0, power, 1), jnp.nan)
 
     def metrics(self, outputs: jax.Array, trials: Trials) -> tuple[jax.Array, jax.Array]:
         e = self.feature_errors(outputs, trials)
