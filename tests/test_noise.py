@@ -83,3 +83,14 @@ def test_every_generator_is_offered_and_float64_works():
     with jax.enable_x64(True):
         z = step_noise(jax.random.PRNGKey(0), 3, (2, 2), jnp.float64, "hash")
     assert z.dtype == jnp.float64 and z.shape == (3, 2, 2)
+
+
+def test_the_extreme_bit_patterns_give_finite_normals():
+    # (2^24 - 1 + 0.5) / 2^24 rounds to 1.0 in float32, and erf_inv(1) = inf: with noise_std = 0 that was
+    # 0 * inf = NaN, and a noise-free network (superposition_nonlinear_cpu.toml) diverged in most cells
+    from rnnsweep.models.noise import normal_of_bits
+
+    z = np.asarray(normal_of_bits(jnp.array([0, 1 << 8, 0xFFFFFE00, 0xFFFFFFFF], jnp.uint32)))
+    assert np.all(np.isfinite(z))
+    assert z[0] == pytest.approx(-5.42, abs=0.01) and z[3] == pytest.approx(5.29, abs=0.01)
+    assert z[0] < z[1] < 0 < z[2] < z[3]

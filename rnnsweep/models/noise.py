@@ -13,7 +13,8 @@ counter-based generators) of which block it is trained in. Three generators (``m
   ``x ^= x >> 16; x *= 0x7feb352d; x ^= x >> 15; x *= 0x846ca68b; x ^= x >> 16``)::
 
       bits = H(H(H(i ^ s0) + s1) ^ s0)
-      u    = (bits >> 8 + 0.5) / 2^24        # in (0, 1), 24 bits: float32's resolution
+      u    = (bits >> 8 + 0.5) / 2^24        # in (0, 1), 24 bits: float32's resolution (the top
+                                             # value, which float32 rounds to 1, is 1 - 2^-24)
       z    = sqrt(2) erfinv(2 u - 1)         # as jax.random.normal does it
 
   The normals reach +-5.3 standard deviations (float32 and float64 alike: 24 bits). Checked by
@@ -66,7 +67,14 @@ def hash_bits(key: jax.Array, n_steps: int, size: int) -> jax.Array:
 
 def hash_normal(key: jax.Array, n_steps: int, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
     """Standard normals (n_steps, *shape) from :func:`hash_bits` by the inverse error function."""
-    bits = hash_bits(key, n_steps, math.prod(shape))
-    u = ((bits >> 8).astype(jnp.float32) + 0.5) * (1.0 / (1 << 24))
-    z = math.sqrt(2.0) * jax.lax.erf_inv(2.0 * u - 1.0)
+    z = normal_of_bits(hash_bits(key, n_steps, math.prod(shape)))
     return z.astype(dtype).reshape(n_steps, *shape)
+
+
+def normal_of_bits(bits: jax.Array) -> jax.Array:
+    """Standard normals (float32) of 32 random bits each, by the inverse error function of their top 24."""
+    u = ((bits >> 8).astype(jnp.float32) + 0.5) * (1.0 / (1 << 24))
+    # the top value, (2^24 - 0.5) / 2^24, is not a float32 and rounds to 1 (erf_inv(1) = inf, and
+    # noise_std = 0 times inf is NaN): it becomes the largest float32 below 1, as every other value stays
+    u = jnp.minimum(u, jnp.float32(1.0 - 2.0**-24))
+    return math.sqrt(2.0) * jax.lax.erf_inv(2.0 * u - 1.0)
