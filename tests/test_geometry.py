@@ -207,6 +207,12 @@ def test_analyze_writes_geometry_arrays_report_and_figures(geo_store, tmp_path):
     for stem in ("geometry_phase", "angle_histograms", "spectral_radius", "eigenvalue_spectra"):
         assert (out / f"{stem}.png").stat().st_size > 0
     assert json.loads((out / "summary.json").read_text())["geometry"]["networks"] == 8
+    pooled = summary["geometry"]["by_sparsity"]
+    assert [r["sparsity"] for r in pooled] == [0.0, 0.9] and all(r["networks"] == 4 for r in pooled)
+    for r in pooled:
+        assert r["orthogonal"] + r["aligned"] + r["oblique"] == pytest.approx(1.0)
+        assert r["pairs"] == hist[:, int(r["sparsity"] > 0)].sum()
+    assert "### Angle distribution by sparsity" in report
 
 
 def test_angle_figure_shows_one_normalised_histogram_per_sparsity(geo_store):

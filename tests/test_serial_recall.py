@@ -546,3 +546,11 @@ def test_leaky_family_relu_readout_is_the_rectified_linear_readout():
     z = np.asarray(linear.read(params, states))
     assert (z < 0).any() and (z > 0).any()
     np.testing.assert_array_equal(np.asarray(relu.read(params, states)), np.maximum(z, 0))
+
+
+def test_linear_rnn_init_bias_sets_the_readout_bias_only():
+    a, b = (LinearRNN(n_neurons=3, n_inputs=2, n_outputs=2, init_bias=v).init(jax.random.PRNGKey(0)) for v in (0.0, 0.1))
+    np.testing.assert_array_equal(b["b_out"], np.full(2, 0.1, np.float32))
+    np.testing.assert_array_equal(a["b_out"], np.zeros(2, np.float32))
+    for name in ("W", "W_in", "W_out"):
+        np.testing.assert_array_equal(a[name], b[name])

@@ -18,7 +18,9 @@ W_in``, to the ridge's shrinkage); for others it is the best linear read of the 
   (how much of the input reaches its own output); a (feature, item) is *represented* when its gain
   is at least ``gain_threshold``;
 * the angles between every pair of directions of the window whose norm is at least ``norm_floor``
-  times the largest (a zero direction has no angle): their histogram in ``n_angle_bins`` bins over
+  times the longest direction of the same lag (older inputs fade as ``W^l``; a feature whose
+  direction is much shorter than its lag's longest is barely in the state, and a zero direction has
+  no angle): their histogram in ``n_angle_bins`` bins over
   [0, 180] degrees, the mean ``|cos|`` (interference: 0 for orthogonal directions, 1 for collinear
   ones), the fraction of orthogonal pairs (``|cos| < cos_band``), of obtuse ones
   (``cos <= -cos_band``) and of antipodal ones (``cos <= antipodal_cos``, the sparse regime's pairs);
@@ -43,7 +45,7 @@ import numpy as np
 @dataclasses.dataclass(frozen=True)
 class GeometryConfig:
     gain_threshold: float = 0.5  # a (feature, item) is represented when its readout gain is at least this
-    norm_floor: float = 1e-3  # directions shorter than this times the longest take no part in the angles
+    norm_floor: float = 0.1  # directions shorter than this times the longest of their lag take no part in the angles
     cos_band: float = 0.17  # |cos| below this: orthogonal (80-100 degrees); cos below -this: obtuse
     antipodal_cos: float = -0.94  # cos at or below this: an antipodal pair (160-180 degrees)
     n_angle_bins: int = 18  # histogram bins over [0, 180] degrees
@@ -130,7 +132,8 @@ def network_geometry(directions: np.ndarray, W_out: np.ndarray, b_out: np.ndarra
     outputs = [j * F_max + f for j in range(recall.n_recalled) for f in range(F)]
     gains = np.array([w_out[o] @ flat[e] for o, e in zip(outputs, targets)])
 
-    kept = norms >= cfg.norm_floor * max(norms.max(), 1e-300)
+    longest = norms.reshape(n_lags, F).max(axis=1, initial=0.0)  # per lag: older inputs fade with W^l
+    kept = (norms > 0) & (norms >= cfg.norm_floor * np.repeat(longest, F))
     unit = flat[kept] / norms[kept, None]
     cos = np.clip(unit @ unit.T, -1.0, 1.0)
     pairs = cos[np.triu_indices(len(unit), k=1)]

@@ -15,9 +15,10 @@ sparsest input, its z-score against the seeds' spread, the sparsity where the st
 half-way (interpolated in ``log(1 - sparsity)``) and the sharpness: the largest change between two
 neighbouring sparsities as a fraction of the whole (1: a step; ``1 / (n - 1)``: a straight line).
 
-Figures: ``geometry_phase`` (heat maps over sparsity and each other varied axis of mean |cos|, the
-obtuse fraction, the spectral radius and the represented fraction), ``angle_histograms`` (the angle
-distribution at each sparsity), ``spectral_radius`` (against 1 - sparsity, by lag and by width) and
+Figures: ``geometry_phase`` (heat maps over sparsity and each other varied axis of the orthogonal and
+antipodal fractions, the spectral radius, the rectified and the represented fractions),
+``angle_histograms`` (the angle distribution at each sparsity), ``spectral_radius`` (against
+1 - sparsity, a panel per lag, a curve per width) and
 ``eigenvalue_spectra`` (the densest and the sparsest inputs' eigenvalues in the complex plane).
 """
 
@@ -46,7 +47,8 @@ DIRECTION_METHODS = ("auto", "weights", "regression")
 SCALARS = ("mean_abs_cos", "orthogonal_fraction", "obtuse_fraction", "antipodal_fraction", "dims_per_feature",
            "represented_fraction", "rectified_fraction", "spectral_radius", "recall_error")
 # the statistics whose change along sparsity the report tests, with their reading
-TRANSITION_STATS = {"mean_abs_cos": "mean abs cos (interference)", "orthogonal_fraction": "orthogonal pairs",
+TRANSITION_STATS = {"represented_fraction": "represented features", "mean_abs_cos": "mean abs cos (interference)",
+                    "orthogonal_fraction": "orthogonal pairs",
                     "antipodal_fraction": "antipodal pairs", "spectral_radius": "spectral radius",
                     "rectified_fraction": "rectified projections"}
 PHASE_STATS = ("orthogonal_fraction", "antipodal_fraction", "spectral_radius", "rectified_fraction",
@@ -304,29 +306,36 @@ def angle_figure(study: Study, hist: np.ndarray, name: str, cfg: GeometryConfig)
 
 
 def radius_figure(study: Study, means: dict[str, np.ndarray], ses: dict[str, np.ndarray], name: str) -> plt.Figure:
-    """Spectral radius against 1 - sparsity, one curve per value of lag and of width (the rest averaged)."""
+    """Spectral radius against 1 - sparsity: one panel per lag, one curve per width (the other axes
+    averaged)."""
     dims = [d for d in study.dims if d != "seed"]
     x = study.coords["sparsity"]
     order = np.argsort(x)
-    against = [d for d in ("lag", "n_neurons") if d in dims and len(study.coords[d]) > 1] or [None]
-    fig, axes = plt.subplots(1, len(against), figsize=(4.6 * len(against), 3.6), squeeze=False)
-    for ax, other in zip(axes[0], against):
-        values = study.coords[other] if other else [None]
-        colours = plt.cm.viridis(np.linspace(0, 0.9, len(values)))
-        for j, v in enumerate(values):
-            keep = (other, "sparsity") if other else ("sparsity",)
-            m = reduce_to(means["spectral_radius"], dims, keep)
-            s = np.sqrt(reduce_to(ses["spectral_radius"] ** 2, dims, keep))
-            if other:
-                m, s = m[j], s[j]
-            ax.errorbar(1 - x[order], m[order], yerr=s[order], marker="o", ms=3, capsize=2, color=colours[j],
-                        label=f"{other} {_fmt(v)}" if other else None)
+    panel = "lag" if "lag" in dims else None
+    curve = "n_neurons" if "n_neurons" in dims else None
+    keep = tuple(d for d in (panel, curve) if d) + ("sparsity",)
+    m = reduce_to(means["spectral_radius"], dims, keep)
+    s = np.sqrt(reduce_to(ses["spectral_radius"] ** 2, dims, keep))
+    if not panel:
+        m, s = m[None], s[None]
+    if not curve:
+        m, s = m[:, None], s[:, None]
+    panels = study.coords[panel] if panel else [None]
+    curves = study.coords[curve] if curve else [None]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.6), sharey=True, squeeze=False)
+    colours = plt.cm.viridis(np.linspace(0, 0.9, len(curves)))
+    for i, (ax, p) in enumerate(zip(axes[0], panels)):
+        for j, c in enumerate(curves):
+            ax.errorbar(1 - x[order], m[i, j][order], yerr=s[i, j][order], marker="o", ms=3, capsize=2,
+                        color=colours[j], label=f"{curve} {_fmt(c)}" if curve else None)
         ax.set_xscale("log")
         ax.invert_xaxis()
-        ax.set_xlabel("feature probability 1 - sparsity (sparser to the right)")
-        ax.set_ylabel("spectral radius of W")
-        if other:
+        ax.set_xlabel("1 - sparsity (sparser to the right)")
+        if panel:
+            ax.set_title(f"lag {_fmt(p)}", fontsize=9)
+        if curve and i == 0:
             ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("spectral radius of W")
     fig.suptitle(f"{name}: spectral radius vs sparsity (mean +- s.e. over seeds)", fontsize=10)
     fig.tight_layout()
     return fig
@@ -399,7 +408,7 @@ class GeometryAnalysis(Analysis):
             self.directions == "auto" and study.model.family in LINEAR_FAMILIES) else "regression on lagged inputs"
         report = ["## Feature geometry", "",
                   f"{analysed} finished networks; directions from {method}; angles between directions of the recall "
-                  f"window longer than {cfg.norm_floor:g} x the longest; a (feature, item) is represented when its "
+                  f"window longer than {cfg.norm_floor:g} x the longest of their lag; a (feature, item) is represented when its "
                   f"readout gain is >= {cfg.gain_threshold:g}; probe batch from seed {self.probe_seed}.", ""]
         summary: dict[str, Any] = {"geometry": {"networks": analysed, "directions": method}}
         arrays: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {}
@@ -425,6 +434,9 @@ class GeometryAnalysis(Analysis):
             else:
                 report += ["Sparsity is not a grid axis with several values: no transition to look for.", ""]
         if "sparsity" in dims:
+            pooled = pooled_by_sparsity(study, geo.angle_hist, geo.scalars)
+            summary["geometry"]["by_sparsity"] = pooled
+            report += pooled_lines(pooled)
             figures += plots.save(angle_figure(study, geo.angle_hist, study.name, cfg), ctx.out, "angle_histograms")
         return Result(cell_arrays=cell_arrays, cell_dims=cell_dims, arrays=arrays, coords=coords,
                       attrs={"config": dataclasses.asdict(cfg), "directions": method}, summary=summary,
@@ -444,6 +456,44 @@ def grid_table(study: Study, means: dict, ses: dict, counts: np.ndarray) -> list
         lines.append("| " + " | ".join(_fmt(study.coords[d][i]) for d, i in zip(dims, ix)) +
                      f" | {int(counts[ix])} | " + " | ".join(vals) + " |")
     return lines + [""]
+
+
+def pooled_by_sparsity(study: Study, hist: np.ndarray, scalars: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Per sparsity, every analysed network pooled (all other axes and seeds): the angle
+    distribution's shares near 90 degrees (within 10), near 0 or 180 (within 20) and in between
+    (oblique), and the mean spectral radius, represented fraction and recall error."""
+    ax = study.dims.index("sparsity")
+    n_bins = hist.shape[-1]
+    centres = (np.arange(n_bins) + 0.5) * 180.0 / n_bins
+    near90 = np.abs(centres - 90) < 10
+    aligned = (centres < 20) | (centres > 160)
+    out = []
+    for i, value in enumerate(study.coords["sparsity"]):
+        h = np.take(hist, i, axis=ax).reshape(-1, n_bins)
+        h = h[h[:, 0] >= 0]
+        total = max(int(h.sum()), 1)
+        counts = h.sum(0)
+        row = {"sparsity": float(value), "networks": int(len(h)), "pairs": int(h.sum()),
+               "orthogonal": float(counts[near90].sum() / total), "aligned": float(counts[aligned].sum() / total),
+               "oblique": float(counts[~near90 & ~aligned].sum() / total)}
+        for k in ("spectral_radius", "represented_fraction", "recall_error"):
+            v = np.take(scalars[k], i, axis=ax)
+            row[k] = float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+        out.append(row)
+    return out
+
+
+def pooled_lines(rows: list[dict[str, Any]]) -> list[str]:
+    out = ["### Angle distribution by sparsity (every network pooled)", "",
+           "Shares of all pairs of feature directions: near 90 degrees (within 10), aligned (within 20 of 0 or "
+           "180: parallel or antipodal) and oblique (the rest); means over the networks.", "",
+           "| sparsity | networks | pairs | orthogonal | aligned | oblique | spectral radius | represented | "
+           "recall error |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: r["sparsity"]):
+        out.append(f"| {_fmt(r['sparsity'])} | {r['networks']} | {r['pairs']} | {r['orthogonal']:.3f} | "
+                   f"{r['aligned']:.3f} | {r['oblique']:.3f} | {r['spectral_radius']:.3f} | "
+                   f"{r['represented_fraction']:.3f} | {r['recall_error']:.3f} |")
+    return out + [""]
 
 
 def transition_lines(lines: list[dict[str, Any]], z_min: float) -> list[str]:

@@ -4,7 +4,7 @@
     y[t]   = relu(W_out h[t] + b_out)     # read before the update, as every family here
 
 Initialisation: ``W ~ N(0, init_radius^2 / width)`` (spectral radius about ``init_radius``, the
-circular law), ``W_in, W_out ~ N(0, 1 / width)``, ``b_out = 0``, every element from ``(key, row,
+circular law), ``W_in, W_out ~ N(0, 1 / width)``, ``b_out = init_bias`` (0 by default), every element from ``(key, row,
 column)`` alone (the counter-based hash of :mod:`.noise`), so a network does not depend on the
 largest width of its grid.
 
@@ -50,10 +50,13 @@ class LinearRNN(AbstractModel):
     n_outputs: int = 8
     dt_ms: float = 1.0
     init_radius: float = 0.5  # spectral radius of the initial W (about)
+    init_bias: float = 0.0  # b_out at initialisation (> 0 keeps the ReLU outputs alive until they have learned)
 
     def check_settings(self) -> None:
         positive("model.n_neurons", self.n_neurons, integer=True)
         positive("model.init_radius", self.init_radius, allow_zero=True)
+        if not -1e6 < self.init_bias < 1e6:
+            raise ValueError(f"model.init_bias: must be a finite number, got {self.init_bias!r}")
 
     def cell_args(self, coords: dict[str, float], timing: Any = None) -> dict[str, float]:
         return {"width": float(coords.get("n_neurons", self.n_neurons))}
@@ -69,7 +72,7 @@ class LinearRNN(AbstractModel):
             "W_in": draw(k_in, n, i) * scale * unit[:, None],
             "W": draw(k_w, n, n) * (self.init_radius * scale) * unit[:, None] * unit[None, :],
             "W_out": draw(k_out, o, n) * scale * unit[None, :],
-            "b_out": jnp.zeros((o,), dtype),
+            "b_out": jnp.full((o,), self.init_bias, dtype),
         }
 
     def param_dims(self) -> dict[str, tuple[str, ...]]:
