@@ -86,7 +86,7 @@ BAD = [
     ("impossible response", lambda t: t.replace("response_ms = 20.0", "response_ms = 0.0"), "task.response_ms"),
     ("bad epoch rule", lambda t: t.replace('epochs = "max(4, 0.8/lr)"', 'epochs = "__import__(1)"'), "train.epochs"),
     ("unknown axis", lambda t: t.replace("seed = 2", "seed = 2\ntau_ms = [10.0]"), "grid.tau_ms"),
-    ("unknown task", lambda t: t.replace('name = "dcd"', 'name = "dmts"'), "task.name"),
+    ("unknown task", lambda t: t.replace('name = "dcd"', 'name = "no_such_task"'), "task.name"),
     ("axis also fixed", lambda t: t.replace("response_ms = 20.0", "response_ms = 20.0\ndelay_ms = 10.0"), "task.delay_ms"),
     ("not TOML", lambda t: t + "\n[[[", "not valid TOML"),
 ]

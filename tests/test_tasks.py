@@ -20,8 +20,8 @@ def trials_for(task, n_steps_max=None, **coords):
 
 def test_registry_finds_every_task_file():
     assert {"dcd", "no_memory", "delayed_activation"} <= set(tasks())
-    with pytest.raises(ValueError, match="task.name: unknown task 'dmts'"):
-        get_task("dmts")
+    with pytest.raises(ValueError, match="task.name: unknown task 'no_such_task'"):
+        get_task("no_such_task")
 
 
 def test_dcd_without_post_period():

@@ -122,7 +122,7 @@ CASES = [
     case({"task.trials_per_cue": "2.5"}, "task.trials_per_cue"),
     case({"task.loss_weighting": '"bogus"'}, "task.loss_weighting"),
     case({"task.step_rounding": '"nearest"'}, "task.step_rounding"),
-    case({"task.name": '"dmts"'}, "task.name"),
+    case({"task.name": '"no_such_task"'}, "task.name"),
     case({"task.name": "3"}, "task.name"),
     case({"task.delay_ms": "20.0"}, "task.delay_ms"),
     case({"task.extra": "1"}, "task.extra"),
