@@ -14,9 +14,9 @@ from rnnsweep.models.lowrank_rnn import LowRankRNN
 
 
 def test_registry_finds_every_family_file():
-    assert {"leaky_rnn", "lowrank_rnn", "toy_sp", "toy_lc"} <= set(families())
+    assert {"leaky_rnn", "lowrank_rnn", "linear_rnn", "plrnn", "gru", "lstm", "toy_sp", "toy_lc"} <= set(families())
     with pytest.raises(ValueError, match="model.family"):
-        get_family("gru")
+        get_family("no_such_family")
 
 
 def test_unknown_model_setting_is_named():
