@@ -363,6 +363,7 @@ max_padding = 100.0
 """
 
 
+@pytest.mark.slow  # 25 s: the CLI path of a task plug-in is covered by the evidence task's run (test_companion_tasks_a)
 def test_dmts_runs_through_the_cli(tmp_path):
     sweep = tmp_path / "dmts.toml"
     sweep.write_text(DMTS_SWEEP)

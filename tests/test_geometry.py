@@ -42,10 +42,16 @@ def probe(net, task, params, key=0):
     """States, inputs and outputs of one batch of the task, as the trainer would run it."""
     timing = {**task.timing({}), **task.cell_values({})}
     n = int(task.n_steps(timing))
-    trials = task.trials(timing, n, jax.random.PRNGKey(key))
+
+    @jax.jit  # one compiled program (eager dispatch of the scan and the draws is slow)
+    def run(p, k):
+        trials = task.trials(timing, n, k)
+        states, outputs = net.run(p, trials.inputs, None, net.initial_state(jax.random.PRNGKey(1), task.n_trials))
+        return states, trials, outputs, task.feature_errors(outputs, trials)
+
     p = {k: jnp.asarray(v, jnp.float32) for k, v in params.items()}
-    states, outputs = net.run(p, trials.inputs, None, net.initial_state(jax.random.PRNGKey(1), task.n_trials))
-    return np.asarray(states), trials, outputs
+    states, trials, outputs, errors = run(p, jax.random.PRNGKey(key))
+    return np.asarray(states), trials, outputs, np.asarray(errors)
 
 
 @pytest.mark.parametrize("lag", [0, 2])
@@ -53,8 +59,8 @@ def test_shift_register_recalls_perfectly_with_orthogonal_directions_and_a_nilpo
     F = 2
     net, params = shift_register(F, lag)
     task = SerialRecall(n_features=F, lag=lag, sparsity=0.5, sequence_ms=12, n_sequences=16)
-    states, trials, outputs = probe(net, task, params)
-    np.testing.assert_array_equal(task.feature_errors(outputs, trials), np.zeros(F))
+    states, trials, outputs, errors = probe(net, task, params)
+    np.testing.assert_array_equal(errors, np.zeros(F))
     recall = Recall(lag, 1, F)
     dirs = linear_directions(params["W"], params["W_in"], recall.window)
     units = active_units(params, params["W"])
@@ -76,7 +82,7 @@ def test_shift_register_recalls_perfectly_with_orthogonal_directions_and_a_nilpo
 def test_width_one_network_has_full_interference():
     F, lag = 3, 1
     net = LinearRNN(n_neurons=1, n_inputs=F, n_outputs=F, dt_ms=1.0)
-    params = {k: np.asarray(v, np.float64) for k, v in net.init(jax.random.PRNGKey(3)).items()}
+    params = {k: np.asarray(v, np.float64) for k, v in jax.jit(net.init)(jax.random.PRNGKey(3)).items()}
     recall = Recall(lag, 1, F)
     g = network_geometry(linear_directions(params["W"], params["W_in"], recall.window), params["W_out"],
                          params["b_out"], params["W"], np.ones(1, bool), recall)

@@ -541,15 +541,16 @@ def test_leaky_family_relu_readout_is_the_rectified_linear_readout():
     from rnnsweep.models.leaky_rnn import LeakyRNN
 
     relu, linear = (LeakyRNN(n_neurons=3, n_inputs=2, n_outputs=2, readout=r) for r in ("relu", "linear"))
-    params = relu.init(jax.random.PRNGKey(0))
-    states = jax.random.normal(jax.random.PRNGKey(1), (4, 5, 3))
-    z = np.asarray(linear.read(params, states))
+    params = jax.jit(relu.init)(jax.random.PRNGKey(0))
+    states = jnp.asarray(np.random.default_rng(1).normal(size=(4, 5, 3)), jnp.float32)
+    z = np.asarray(jax.jit(linear.read)(params, states))
     assert (z < 0).any() and (z > 0).any()
-    np.testing.assert_array_equal(np.asarray(relu.read(params, states)), np.maximum(z, 0))
+    np.testing.assert_array_equal(np.asarray(jax.jit(relu.read)(params, states)), np.maximum(z, 0))
 
 
 def test_linear_rnn_init_bias_sets_the_readout_bias_only():
-    a, b = (LinearRNN(n_neurons=3, n_inputs=2, n_outputs=2, init_bias=v).init(jax.random.PRNGKey(0)) for v in (0.0, 0.1))
+    a, b = (jax.jit(LinearRNN(n_neurons=3, n_inputs=2, n_outputs=2, init_bias=v).init)(jax.random.PRNGKey(0))
+            for v in (0.0, 0.1))
     np.testing.assert_array_equal(b["b_out"], np.full(2, 0.1, np.float32))
     np.testing.assert_array_equal(a["b_out"], np.zeros(2, np.float32))
     for name in ("W", "W_in", "W_out"):
