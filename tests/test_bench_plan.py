@@ -92,8 +92,9 @@ def test_plan_cli_projects_every_paper_sweep(tmp_path):
     for name in ("dcd_nopost_broad", "dcd_nopost_narrow", "dcd_post", "dcd_long_tau", "no_memory", "total"):
         assert name in proc.stdout
     total = [line for line in proc.stdout.splitlines() if line.startswith("total")][0]
-    # the paper's ~81,500 networks, the 48 of the demo and the 120 of analysis_check
-    assert int(total.split()[1]) == 81548 + 120
+    # the paper's ~81,500 networks, the 48 of the demo and the 120 of analysis_check, and the temporal
+    # superposition sweeps (252 + 63 on a CPU, 3,600 on a GPU)
+    assert int(total.split()[1]) == 81548 + 120 + 252 + 63 + 3600
     bad = run_cli("plan", "--throughput", tmp_path / "missing.json")
     assert bad.returncode == 2 and "no such file" in bad.stderr
 
