@@ -73,6 +73,16 @@ def write_sweep(tmp_path):
     return write
 
 
+@pytest.fixture
+def own_analyses(monkeypatch):
+    """Only rnnsweep's own analyses registered, as in a fresh process: ``analyze`` in process runs every
+    registered analysis that applies, and tests/test_plugins.py registers one in each process that imports it."""
+    from rnnsweep.analysis.base import REGISTRY
+
+    own = {name: cls for name, cls in REGISTRY.all().items() if cls.__module__.startswith("rnnsweep.")}
+    monkeypatch.setattr(REGISTRY, "_items", own)
+
+
 def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
     """Run ``python -m rnnsweep.cli ARGS`` in a real subprocess."""
     env = kwargs.pop("env", None) or dict(os.environ, PYTHONUNBUFFERED="1")

@@ -6,7 +6,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from conftest import run_cli, tiny_sweep_text
+from conftest import tiny_sweep_text
 from rnnsweep.analysis import FitConfig, Thresholds, fit_study, mechanism_index_from_rates, stability
 from rnnsweep.analysis.classes import Classified, combine
 from rnnsweep.analysis.classify import LC, NO_LEARNING, SP, STOPPED, UNSTABLE, learning_classes, split_mechanism
@@ -216,16 +216,16 @@ def test_figures_render_with_their_axes_and_labels(tmp_path):
 
 
 # --- end to end --------------------------------------------------------------------------------
-def test_analyze_cli_on_a_tiny_store(tmp_path, write_sweep):
+def test_analyze_cli_on_a_tiny_store(tmp_path, write_sweep, own_analyses):
     sweep = write_sweep(tiny_sweep_text(n_neurons=8, epochs="max(20, 4/lr)", chunk_epochs=20, lrs="[0.5, 0.2, 0.1]",
                                         delays="[0.0, 20.0, 60.0]", n_seeds=2, block_size=64))
     store = tmp_path / "t.zarr"
     from rnnsweep.cli import main
 
-    assert main(["run", str(sweep), "--store", str(store), "--quiet"]) == 0  # in process; analyze runs for real
+    assert main(["run", str(sweep), "--store", str(store), "--quiet"]) == 0
     out = tmp_path / "report"
-    proc = run_cli("analyze", store, "--out", out, "--n-boot", "20", "--quiet")
-    assert proc.returncode == 0, proc.stderr
+    # in process too: `analyze` in a real subprocess is tests/test_theory.py's and tests/test_plugins.py's
+    assert main(["analyze", str(store), "--out", str(out), "--n-boot", "20", "--quiet"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["coverage"] == 1.0 and summary["n_cells"] == 18
     assert sum(summary["class_counts"].values()) == 18

@@ -83,7 +83,7 @@ def test_plan_uses_the_rows_measured_with_the_sweeps_own_speed_settings(tmp_path
     assert rows == [(46, 7.0, LEGACY_SETTINGS), (46, 9.0, {**LEGACY_SETTINGS, "model.noise_rng": "hash"})]
 
 
-def test_plan_cli_projects_every_paper_sweep(tmp_path):
+def test_plan_cli_projects_every_paper_sweep(tmp_path, capsys):
     path = tmp_path / "benchmarks.json"
     path.write_text(json.dumps({"machine": {"device": "test"}, "engine": [
         {"steps": 16, "cells": 64, "net_epochs_per_s": 1e5}, {"steps": 96, "cells": 64, "net_epochs_per_s": 2e4}]}))
@@ -95,8 +95,10 @@ def test_plan_cli_projects_every_paper_sweep(tmp_path):
     # the paper's ~81,500 networks, the 48 of the demo and the 120 of analysis_check, and the temporal
     # superposition sweeps (252 + 63 on a CPU, 3,600 on a GPU)
     assert int(total.split()[1]) == 81548 + 120 + 252 + 63 + 3600
-    bad = run_cli("plan", "--throughput", tmp_path / "missing.json")
-    assert bad.returncode == 2 and "no such file" in bad.stderr
+    from rnnsweep.cli import main
+
+    assert main(["plan", "--throughput", str(tmp_path / "missing.json")]) == 2  # the same CLI code, in process
+    assert "no such file" in capsys.readouterr().err
 
 
 def test_bench_cli_runs_and_handles_the_torch_baseline(tmp_path):

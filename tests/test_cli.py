@@ -1,4 +1,5 @@
-"""The CLI end to end in real subprocesses: run, info, refuse/overwrite, SIGKILL then --resume."""
+"""The CLI end to end: run in a real subprocess, then info, refuse/overwrite (in process); a real
+subprocess stopped mid-block by SIGKILL or SIGTERM, then --resume (in process)."""
 
 import json
 import signal
@@ -59,22 +60,30 @@ def test_run_info_xarray_and_refusal(tmp_path, write_sweep, capsys):
     assert code == 2 and "different sweep" in err
 
 
-KILL_SWEEP = dict(n_neurons=16, epochs="150", chunk_epochs=25, n_seeds=2, lrs="[0.5, 0.4, 0.3, 0.2, 0.1, 0.05]",
+# 8 neurons in blocks of 2 cells, 10-step trials in chunks of 10 epochs: the programs of
+# tests/test_snapshots.py's sweep (one compile in the session)
+KILL_SWEEP = dict(n_neurons=8, epochs="150", chunk_epochs=10, n_seeds=2, lrs="[0.5, 0.4, 0.3, 0.2, 0.1, 0.05]",
                   delays="[20.0]", block_size=2)
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
+    """The sweep trained without a stop, in this process (the killed runs below are real subprocesses,
+    and find its compiled programs in the session's compilation cache)."""
+    from rnnsweep.cli import main
+
     folder = tmp_path_factory.mktemp("full")
     sweep = folder / "kill.toml"
     sweep.write_text(tiny_sweep_text(**KILL_SWEEP).replace("[run]", "[run]\ncheckpoint_minutes = 0.0"))
-    assert run_cli("run", sweep, "--store", folder / "full.zarr", "--quiet").returncode == 0
+    assert main(["run", str(sweep), "--store", str(folder / "full.zarr"), "--quiet"]) == 0
     return sweep, arrays(folder / "full.zarr", "tiny")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_a_run_killed_mid_block_resumes_from_its_checkpoint_bit_for_bit(tmp_path, uninterrupted, sig):
-    # blocks of 2 cells, 6 chunks each, a checkpoint at every chunk boundary (checkpoint_minutes = 0):
+def test_a_run_killed_mid_block_resumes_from_its_checkpoint_bit_for_bit(tmp_path, uninterrupted, sig, capsys):
+    from rnnsweep.cli import main
+
+    # blocks of 2 cells, 15 chunks each, a checkpoint at every chunk boundary (checkpoint_minutes = 0):
     # the signal lands after at least one block is finished and while another is checkpointed mid-way
     sweep, full = uninterrupted
     cut = tmp_path / "cut.zarr"
@@ -86,9 +95,10 @@ def test_a_run_killed_mid_block_resumes_from_its_checkpoint_bit_for_bit(tmp_path
     assert 0 < np.sum(partial > 0) < 12  # finished blocks saved, the rest pending: no half-marked block
     assert list((cut / "tiny" / "_checkpoints").glob("*.npz"))
 
-    resumed = run_cli("run", sweep, "--store", cut, "--resume")
-    assert resumed.returncode == 0, resumed.stderr
-    assert "continued from checkpoints" in resumed.stderr
+    code = main(["run", str(sweep), "--store", str(cut), "--resume"])  # a new process is not the point: in process
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "continued from checkpoints" in err
     assert not list((cut / "tiny" / "_checkpoints").glob("*.npz"))  # deleted once their blocks are stored
     again = arrays(cut, "tiny")
     assert full.keys() == again.keys()

@@ -441,6 +441,7 @@ def hand_first_epoch(group, sweep, cell, coherence):
     return scores(sweep.task, np.stack(outputs), tr)
 
 
+@pytest.mark.slow  # ~25 s; a task cell axis through `rnnsweep run` is also tests/test_serial_recall.py's
 def test_evidence_axes_reach_the_task_through_the_cli(run):
     coords = store.coordinates(run)
     assert list(coords) == ["seed", "coherence", "delay_ms"]

@@ -21,9 +21,10 @@ from conftest import tiny_sweep_text
 def analysed(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dynamics")
     sweep = folder / "snap.toml"
-    # one trial length (one program of each kind to compile), three snapshots
-    sweep.write_text(tiny_sweep_text(n_neurons=8, epochs="40", chunk_epochs=20, lrs="[0.5, 0.2]",
-                                     delays="[20.0]", n_seeds=2, block_size=8).replace(
+    # one trial length (one program of each kind to compile), three snapshots; blocks of 2 cells of 8
+    # neurons in chunks of 10 epochs: the programs of tests/test_snapshots.py's sweep (compiled once a session)
+    sweep.write_text(tiny_sweep_text(n_neurons=8, epochs="40", chunk_epochs=10, lrs="[0.5, 0.2]",
+                                     delays="[20.0]", n_seeds=2, block_size=2).replace(
         "[run]", "[run]\nsnapshot_every = 20"))
     store = folder / "snap.zarr"
     assert main(["run", str(sweep), "--store", str(store), "--quiet"]) == 0

@@ -24,8 +24,9 @@ def cli(capsys, *args):
 
 def test_the_sheet_of_a_trained_network(tmp_path, write_sweep, capsys):
     # one trained store for both halves of the test (the training is most of its time): one seed, lr 0.4
-    # and 0.1, delays 0 and 20 ms, half of it trained (part 0 of 2)
-    sweep = write_sweep(tiny_sweep_text(n_neurons=8, epochs="8", chunk_epochs=8, n_seeds=1, block_size=2))
+    # and 0.1, delays 0 and 20 ms, half of it trained (part 0 of 2: lr 0.4, one block of 2 cells of 10 steps,
+    # chunks of 10 epochs: the programs of tests/test_snapshots.py's sweep, compiled once a session)
+    sweep = write_sweep(tiny_sweep_text(n_neurons=8, epochs="10", chunk_epochs=10, n_seeds=1, block_size=2))
     path = tmp_path / "tiny.zarr"
     assert main(["init", str(path), str(sweep)]) == 0
     assert main(["run", str(sweep), "--store", str(path), "--part", "0/2", "--quiet"]) == 0
@@ -57,7 +58,7 @@ def sheet_and_summary(path, source, ix, out, capsys):
     assert png.stat().st_size > 20000 and (out / f"{stem}.pdf").stat().st_size > 5000
     summary = json.loads((out / f"{stem}.json").read_text())
     assert summary["cell"] == cell and summary["index"] == list(ix) and summary["sweep"] == "tiny"
-    assert summary["status"] == "done" and summary["epochs_run"] == 8
+    assert summary["status"] == "done" and summary["epochs_run"] == 10
     assert summary["class"] == "LC" and summary["mechanism"]["method"] == "robust"
     assert 0 <= summary["mechanism_index"] <= 1
     assert set(summary["point_counts"]) == set(dynamics.LABELS) and sum(summary["point_counts"].values()) >= 1

@@ -194,7 +194,11 @@ chunk_epochs = 15
 seed = 2
 lr = [0.03, 0.01]
 trial_ms = [10.0, 16.0]
+[run]
+max_padding = 100.0
 """
+# Both trial lengths in one block (one compiled program). The real-subprocess test below runs the same
+# sweep, so that it finds the in-process test's programs in the session's compilation cache.
 
 
 def test_lstm_state_is_a_pytree_through_run_step_and_velocity():
@@ -251,7 +255,7 @@ def test_plugins_defined_here_run_and_analyze_in_process(tmp_path):
 
 def test_plugin_file_loads_in_a_real_subprocess(tmp_path):
     sweep = tmp_path / "plugged.toml"
-    sweep.write_text(SWEEP.replace('epochs = "30"', 'epochs = "4"').replace("chunk_epochs = 15", "chunk_epochs = 4"))
+    sweep.write_text(SWEEP)
     store = tmp_path / "p.zarr"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     plugin = str(Path(__file__).resolve())

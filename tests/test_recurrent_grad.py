@@ -27,25 +27,27 @@ LEAKY = sorted(name for name, cls in families().items() if issubclass(cls, Abstr
 def _grads(family: str, mode: str, n_steps: int = 9, n_trials: int = 4):
     """Gradients of a loss that reads every output and every state (random weights), through the
     family's whole ``run`` (drive, prepare, scan, readout), with noise. One network: vmap is checked
-    on the scan itself below (compiling is what costs time here)."""
+    on the scan itself below (compiling is what costs time here: the random draws are made outside
+    the compiled gradient, which holds only the run and the loss)."""
     cls = families()[family]
     extra = {"rank": 2} if family == "lowrank_rnn" else {}
     model = cls(n_neurons=7, n_inputs=2, n_outputs=2, dt_ms=5.0, tau_ms=20.0, noise_std=0.3, recurrent_grad=mode, **extra)
     assert model.scan.__func__ is not AbstractModel.scan or mode == "autodiff"
 
-    def loss(params, key):
-        k_in, k_state, k_noise, k_out, k_rates = jax.random.split(key, 5)
-        inputs = jax.random.normal(k_in, (n_steps, n_trials, 2), jnp.float64)
-        noise = model.sample_noise(k_noise, n_steps, n_trials, jnp.float64)
-        rates, outputs = model.run(params, inputs, noise, model.initial_state(k_state, n_trials, jnp.float64))
-        return (jnp.sum(outputs * jax.random.normal(k_out, outputs.shape, jnp.float64))
-                + jnp.sum(rates ** 2 * jax.random.normal(k_rates, rates.shape, jnp.float64)))
+    key = jax.random.PRNGKey(7)
+    params = model.init(key, jnp.float64)
+    k_in, k_state, k_noise, k_out, k_rates = jax.random.split(jax.random.fold_in(key, 1), 5)
+    inputs = jax.random.normal(k_in, (n_steps, n_trials, 2), jnp.float64)
+    noise = model.sample_noise(k_noise, n_steps, n_trials, jnp.float64)
+    state0 = model.initial_state(k_state, n_trials, jnp.float64)
+    out_weights = jax.random.normal(k_out, (n_steps, n_trials, 2), jnp.float64)
+    rate_weights = jax.random.normal(k_rates, (n_steps, n_trials, 7), jnp.float64)
 
-    def one(key):
-        params = model.init(key, jnp.float64)
-        return jax.value_and_grad(loss)(params, jax.random.fold_in(key, 1))
+    def loss(params):
+        rates, outputs = model.run(params, inputs, noise, state0)
+        return jnp.sum(outputs * out_weights) + jnp.sum(rates ** 2 * rate_weights)
 
-    value, grads = jax.jit(one)(jax.random.PRNGKey(7))
+    value, grads = jax.jit(jax.value_and_grad(loss))(params)
     return np.asarray(value), {k: np.asarray(v) for k, v in grads.items()}
 
 

@@ -11,12 +11,15 @@ import pytest
 import zarr
 
 from conftest import ROOT, run_cli, tiny_sweep_text
+from rnnsweep.cli import main
 from rnnsweep.schedule import partition
 from rnnsweep.schedule import units as schedule_units
 from rnnsweep.sweep import parse_sweep
 
-TEXT = tiny_sweep_text(n_neurons=12, epochs="60", chunk_epochs=20, n_seeds=2,
-                       lrs="[0.5, 0.4, 0.3, 0.2, 0.1, 0.05]", delays="[0.0, 20.0]", block_size=4)
+# the default neurons and chunks of conftest's tiny sweeps: blocks of 4 cells of 6 and 10 steps are the
+# programs of tests/test_cli.py's and tests/test_validation.py's sweeps too (one compile in the session)
+TEXT = tiny_sweep_text(epochs="60", n_seeds=2, lrs="[0.5, 0.4, 0.3, 0.2, 0.1, 0.05]", delays="[0.0, 20.0]",
+                       block_size=4)
 FOUR_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
 
 
@@ -40,13 +43,21 @@ def env_with(extra):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
+    """The sweep trained in one process (this one: the parts below run in real subprocesses, and find its
+    compiled programs in the session's compilation cache)."""
     folder = tmp_path_factory.mktemp("ref")
     sweep = folder / "sweep.toml"
     sweep.write_text(TEXT)
     store = folder / "one.zarr"
-    proc = run_cli("run", sweep, "--store", store, "--quiet")
-    assert proc.returncode == 0, proc.stderr
+    assert main(["run", str(sweep), "--store", str(store), "--quiet"]) == 0
     return sweep, store
+
+
+def cli(capsys, *args) -> tuple[int, str, str]:
+    """The CLI in process (the same code as the subprocesses'), for the commands whose process is not the point."""
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 @pytest.mark.slow  # 40 s; sharding itself stays guarded by test_sharded_block_program_has_no_collectives
@@ -57,7 +68,7 @@ def test_four_simulated_devices_give_the_same_store(reference, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "x4" in proc.stderr
     # Sharding changes how XLA batches the matmuls, so values agree to rounding amplified by 60
-    # epochs of training (measured: 2.3e-7 at most on a 2-core AMD EPYC), not bit for bit.
+    # epochs of training (measured: 2.4e-7 at most on a 2-core AMD EPYC), not bit for bit.
     assert_same_store(one, four, atol=1e-6)
 
 
@@ -79,7 +90,7 @@ with tr.numerics():
 text = compiled.as_text()
 for op in ("all-reduce", "all-gather", "collective-permute", "all-to-all", "reduce-scatter"):
     assert op not in text, op
-new_states, curves = tr.run_chunk(states, hypers, 0, 12)
+new_states, curves = tr.run_chunk(states, hypers, 0, 12, 20)  # the program compiled above
 assert len(new_states.params["W_rec"].sharding.device_set) == 4
 print("OK", len(text))
 """
@@ -102,17 +113,18 @@ def test_partition_is_disjoint_chunk_aligned_and_balanced():
     assert partition(sweep, 3) == partition(parse_sweep(TEXT), 3)  # deterministic
 
 
-def test_parts_refuse_without_init(reference, tmp_path):
-    sweep, _ = reference
-    proc = run_cli("run", sweep, "--store", tmp_path / "x.zarr", "--part", "0/2")
-    assert proc.returncode == 2 and "rnnsweep init" in proc.stderr
-    assert run_cli("run", sweep, "--store", tmp_path / "x.zarr", "--part", "2/2").returncode == 2
+def test_parts_refuse_without_init(tmp_path, capsys):
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(TEXT)
+    code, _, err = cli(capsys, "run", sweep, "--store", tmp_path / "x.zarr", "--part", "0/2")
+    assert code == 2 and "rnnsweep init" in err
+    assert cli(capsys, "run", sweep, "--store", tmp_path / "x.zarr", "--part", "2/2")[0] == 2
 
 
-def test_two_concurrent_parts_equal_one_process(reference, tmp_path):
+def test_two_concurrent_parts_equal_one_process(reference, tmp_path, capsys):
     sweep, one = reference
     store = tmp_path / "parts.zarr"
-    assert run_cli("init", store, sweep).returncode == 0
+    assert cli(capsys, "init", store, sweep)[0] == 0
     procs = [subprocess.Popen([sys.executable, "-m", "rnnsweep.cli", "run", str(sweep), "--store", str(store),
                                "--part", f"{i}/2", "--quiet"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
              for i in range(2)]
@@ -120,18 +132,19 @@ def test_two_concurrent_parts_equal_one_process(reference, tmp_path):
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
     assert_same_store(one, store)
-    info = run_cli("info", store)
-    assert "part 0/2" in info.stdout and "part 1/2" in info.stdout and "cells done" in info.stdout
+    code, info, _ = cli(capsys, "info", store)
+    assert code == 0 and "part 0/2" in info and "part 1/2" in info and "cells done" in info
 
 
-def test_slurm_array_variables_select_the_part(reference, tmp_path):
+def test_slurm_array_variables_select_the_part(reference, tmp_path, capsys, monkeypatch):
     sweep, _ = reference
     store = tmp_path / "slurm.zarr"
-    assert run_cli("init", store, sweep).returncode == 0
-    proc = run_cli("run", sweep, "--store", store, "--quiet",
-                   env=env_with({"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "3"}))
-    assert proc.returncode == 0, proc.stderr
-    assert "part 1 of 3" in proc.stderr
+    assert cli(capsys, "init", store, sweep)[0] == 0
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")  # read by the command when it runs, in process as in a job
+    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "3")
+    code, _, err = cli(capsys, "run", sweep, "--store", store, "--quiet")
+    assert code == 0, err
+    assert "part 1 of 3" in err
     status = arrays(store)["status"]
     expected = np.zeros_like(status)
     for unit in partition(parse_sweep(TEXT), 3)[1]:
