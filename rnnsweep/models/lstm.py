@@ -24,19 +24,17 @@ Initialisation as torch: every weight and bias, the readout's included (torch's 
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
-from ..settings import positive
-from .base import AbstractModel, Params, register
-from .gru import uniform_params
+from .base import Params, register
+from .gated import AbstractGatedRNN
 
 
 @register
-class LSTM(AbstractModel):
+class LSTM(AbstractGatedRNN):
     """Long short-term memory (torch.nn.LSTM's equations and gate order i, f, g, o), state (h, c),
     linear readout of h.
 
@@ -48,28 +46,7 @@ class LSTM(AbstractModel):
     """
 
     family: ClassVar[str] = "lstm"
-    recurrent_params: ClassVar[tuple[str, ...]] = ("W_hh",)
     n_gates: ClassVar[int] = 4
-
-    n_neurons: int = 40
-    n_inputs: int = 1
-    n_outputs: int = 1
-    dt_ms: float = 1.0
-
-    def check_settings(self) -> None:
-        positive("model.n_neurons", self.n_neurons, integer=True)
-        positive("model.dt_ms", self.dt_ms)
-
-    def init(self, key: jax.Array, dtype: Any = jnp.float32, **cell_args: Any) -> Params:
-        n, i, o, g = self.n_neurons, self.n_inputs, self.n_outputs, self.n_gates
-        bound = 1.0 / math.sqrt(n)
-        shapes = {"W_ih": (g * n, i), "W_hh": (g * n, n), "b_ih": (g * n,), "b_hh": (g * n,),
-                  "W_out": (o, n), "b_out": (o,)}
-        return uniform_params(key, shapes, bound, dtype)
-
-    def param_dims(self) -> dict[str, tuple[str, ...]]:
-        return {"W_ih": ("gate_neuron", "input"), "W_hh": ("gate_neuron", "neuron"), "b_ih": ("gate_neuron",),
-                "b_hh": ("gate_neuron",), "W_out": ("output", "neuron"), "b_out": ("output",)}
 
     def initial_state(self, key: jax.Array, n_trials: int, dtype: Any = jnp.float32) -> tuple[jax.Array, jax.Array]:
         zeros = jnp.zeros((n_trials, self.n_neurons), dtype)
@@ -97,7 +74,3 @@ class LSTM(AbstractModel):
 
     def state_size(self) -> int:
         return 2 * self.n_neurons
-
-    def flops_per_step(self, n_trials: int) -> float:
-        n, g = self.n_neurons, self.n_gates
-        return 2.0 * n_trials * n * (g * n + g * self.n_inputs + self.n_outputs)
