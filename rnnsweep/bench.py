@@ -122,7 +122,7 @@ def bench_block(n_cells: int, n_steps: int, n_neurons: int = 100, chunk: int = 1
                 variant: dict[str, str] | None = None) -> BenchBlock:
     """:func:`bench_sweep` with its executor and the hyperparameters of all its cells."""
     sweep = bench_sweep(n_cells, n_steps, n_neurons, chunk, variant)
-    return BenchBlock(sweep, Executor(Trainer(sweep.model, sweep.task, sweep.train)),
+    return BenchBlock(sweep, Executor(Trainer(sweep.model, sweep.task, sweep.train, sweep.regularizers)),
                       schedule.cell_hypers(sweep, sweep.cells()))
 
 

@@ -1,4 +1,4 @@
-"""What a sweep file may name: every registered model family, task and analysis (``rnnsweep list``)."""
+"""What a sweep file may name: every registered model family, task, regulariser and analysis (``rnnsweep list``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from . import settings
 from .models import families
 from .models.base import TASK_FIELDS
+from .regularizers import regularizers
 from .tasks import tasks
 
 COMMON_AXES = ("seed", "lr")
@@ -32,13 +33,15 @@ def catalog() -> dict[str, Any]:
         task_entries[name] = {"doc": _doc(cls), "settings": settings.describe(cls), "axes": list(cls.axes) + list(cls.cell_axes),
                               "durations": list(cls.durations), "metrics": list(cls.metric_names),
                               "inputs": example.n_inputs, "outputs": example.n_outputs, "module": cls.__module__}
+    reg_entries = {name: {"doc": _doc(cls), "axis": cls.axis, "settings": settings.describe(cls), "module": cls.__module__}
+                   for name, cls in regularizers().items()}
     analysis_entries = {name: {"doc": cls.description, "requires": list(cls.requires), "default": cls.default,
                                "options": settings.describe(cls), "module": cls.__module__}
                         for name, cls in analyses().items()}
     conditions = {c.name: {"doc": c.description, "reference": {k: list(v) for k, v in c.reference.items()}}
                   for c in CONDITIONS}
-    return {"grid": {"always": list(COMMON_AXES), "note": "plus the task's axes and the model family's axes"},
-            "models": models, "tasks": task_entries, "analyses": analysis_entries, "conditions": conditions}
+    return {"grid": {"always": list(COMMON_AXES), "note": "plus the task's axes, the model family's axes and each regulariser's strength axis"},
+            "models": models, "tasks": task_entries, "regularizers": reg_entries, "analyses": analysis_entries, "conditions": conditions}
 
 
 def _settings_lines(values: dict[str, Any]) -> list[str]:
@@ -47,7 +50,7 @@ def _settings_lines(values: dict[str, Any]) -> list[str]:
 
 
 def format_catalog(entries: dict[str, Any]) -> str:
-    lines = ["Grid axes of every sweep: seed, lr; plus the task's and the model family's axes below.", "",
+    lines = ["Grid axes of every sweep: seed, lr; plus the task's, the model family's and the regularisers' axes below.", "",
              "MODEL FAMILIES ([model] family = ...)"]
     for name, m in entries["models"].items():
         axes = ", ".join(m["axes"]) or "none"
@@ -59,6 +62,10 @@ def format_catalog(entries: dict[str, Any]) -> str:
                   f"    grid axes: {', '.join(t['axes'])}; durations: {', '.join(t['durations'])}; "
                   f"metrics: {', '.join(t['metrics'])}; {t['inputs']} inputs, {t['outputs']} outputs"]
         lines += _settings_lines(t["settings"])
+    lines += ["", "REGULARIZERS ([regularize.NAME] tables; the strength may be a grid axis)"]
+    for name, r in entries["regularizers"].items():
+        lines += ["", f"  {name}: {r['doc']}", f"    grid axis: {r['axis']} (the strength)"]
+        lines += _settings_lines(r["settings"])
     lines += ["", "ANALYSES (rnnsweep analyze --only/--skip NAME)"]
     for name, a in entries["analyses"].items():
         req = f" (requires {', '.join(a['requires'])})" if a["requires"] else ""

@@ -122,7 +122,7 @@ def _train_pending(sweep: Sweep, store_path, group, resumed: bool, block_size: i
         log("rnnsweep: nothing to do, every cell is finished")
         return RunReport(0, 0, 0, 0, time.perf_counter() - t_start)
 
-    executor = Executor(Trainer(sweep.model, sweep.task, sweep.train))
+    executor = Executor(Trainer(sweep.model, sweep.task, sweep.train, sweep.regularizers))
     if sweep.run.snapshot_every:
         log(f"rnnsweep: parameter snapshots every {sweep.run.snapshot_every} epochs "
             f"(chunks of {executor.chunk_length(sweep.run.snapshot_every)} epochs)")

@@ -125,7 +125,9 @@ def cell_hypers(sweep: Sweep, cells: list[Cell]) -> CellHyper:
     model_args = {name: np.array([a[name] for a in args], dtype=dtype) for name in (args[0] if args else {})}
     task_args = {name: np.array([sweep.task.cell_values(c.coords)[name] for c in cells], dtype=dtype)
                  for name in sweep.task.cell_axes}
-    return CellHyper(lr, timing, n_epochs, init, data, model_args, task_args)
+    strengths = {r.name: np.array([sweep.strengths_at(c.coords)[r.name] for c in cells], dtype=dtype)
+                 for r in sweep.regularizers}
+    return CellHyper(lr, timing, n_epochs, init, data, model_args, task_args, strengths)
 
 
 def padded_cells(n_cells: int, largest: int, n_devices: int = 1) -> int:

@@ -3,7 +3,8 @@
 A sweep file (TOML) names the grid axes and the fixed settings; see the README's "Sweep files"
 section for the format. :func:`load_sweep` validates everything before any work starts and raises
 :class:`SweepError` with a message that names the offending field. The grid's axes are ``seed``,
-``lr``, the task's sweepable durations and the model family's cell axes. How cells are grouped into
+``lr``, the task's sweepable durations and cell axes, the model family's cell axes and the regularisers'
+strengths (``lambda_tcr``, ...). How cells are grouped into
 store chunks and compiled blocks is :mod:`rnnsweep.schedule`.
 """
 
@@ -27,10 +28,11 @@ import numpy as np
 
 from . import limits, settings
 from .models import AbstractModel, families, get_family
+from .regularizers import AbstractRegularizer, get_regularizer, regularizers
 from .tasks import AbstractTask, Timing, get_task
 from .train import TrainConfig
 
-TOP_LEVEL = ("name", "description", "root_seed", "model", "task", "train", "grid", "run")
+TOP_LEVEL = ("name", "description", "root_seed", "model", "task", "train", "regularize", "grid", "run")
 EPOCH_RULE_FUNCS = {"max": max, "min": min, "ceil": math.ceil, "floor": math.floor, "int": int, "round": round}
 
 
@@ -82,6 +84,11 @@ class Sweep:
     epochs_rule: str
     text: str  # the sweep file as written
     fixed_lr: float | None = None  # train.lr, when lr is not a grid axis
+    regularizers: tuple[AbstractRegularizer, ...] = ()  # the [regularize.<name>] tables and strength axes
+
+    def strengths_at(self, coords: dict[str, float]) -> dict[str, float]:
+        """Each regulariser's strength at a cell: its grid coordinate, else its ``strength`` setting."""
+        return {r.name: float(coords[r.axis]) if r.axis in coords else float(r.strength) for r in self.regularizers}
 
     # --- the grid -------------------------------------------------------------------------
     @property
@@ -147,7 +154,7 @@ class Sweep:
     def canonical(self) -> dict[str, Any]:
         """What defines the results and what the store keeps (for --resume compatibility): settings,
         grid and snapshots, not run tuning."""
-        return {
+        out = {
             "name": self.name,
             "root_seed": self.root_seed,
             "model": model_config(self.model),
@@ -157,6 +164,9 @@ class Sweep:
             "axes": {k: [float(x) for x in v] for k, v in self.axes.items()},
             "run": {"snapshot_every": self.run.snapshot_every},
         }
+        if self.regularizers:  # absent without regularisers: the stored form of older stores
+            out["regularize"] = {r.name: settings.as_dict(r) for r in self.regularizers}
+        return out
 
 
 @functools.lru_cache(maxsize=4096)
@@ -449,6 +459,35 @@ def _plugin(table: dict, key: str, default: str, lookup, where: str):
         raise SweepError(str(e)) from None
 
 
+def _regularizers(table: dict, axes: dict[str, np.ndarray], reg_axes: dict[str, str],
+                  model: AbstractModel) -> tuple[AbstractRegularizer, ...]:
+    """The regularisers of a sweep: one per ``[regularize.<name>]`` table, and one (default settings)
+    per strength axis without a table; their strengths on the grid must be >= 0."""
+    names = list(table) + [reg_axes[a] for a in axes if a in reg_axes and reg_axes[a] not in table]
+    out = []
+    for name in names:
+        sub = table.get(name, {})
+        if not isinstance(sub, dict):
+            raise SweepError(f"regularize.{name}: must be a table ([regularize.{name}])")
+        cls = _plugin({"name": name}, "name", name, get_regularizer, "regularize")
+        if cls.axis in axes:
+            if "strength" in sub:
+                raise SweepError(f"regularize.{name}.strength: also given as grid axis grid.{cls.axis}; "
+                                 f"give it in one place")
+            if np.any(axes[cls.axis] < 0):
+                raise SweepError(f"grid.{cls.axis}: strengths must be >= 0, got {float(axes[cls.axis].min())!r}")
+        if model.has_own_loss:
+            raise SweepError(f"regularize.{name}: family {model.family!r} is trained on its own analytic loss, "
+                             f"which takes no regulariser")
+        reg = _build(cls, sub, f"regularize.{name}")
+        try:
+            reg.check_model(model)
+        except ValueError as e:
+            raise SweepError(str(e)) from None
+        out.append(reg)
+    return tuple(out)
+
+
 def parse_sweep(text: str, source: str = "<sweep>") -> Sweep:
     """Parse and validate sweep-file text. Raises :class:`SweepError` naming the field."""
     if len(text) > limits.MAX_TEXT_BYTES:
@@ -477,7 +516,8 @@ def parse_sweep(text: str, source: str = "<sweep>") -> Sweep:
     task_cls = _plugin(task_table, "name", "dcd", get_task, "task")
     family_cls = _plugin(model_table, "family", "leaky_rnn", get_family, "model")
 
-    allowed_axes = ("seed", "lr") + task_cls.axes + task_cls.cell_axes + family_cls.cell_axes
+    reg_axes = {cls.axis: name for name, cls in regularizers().items()}
+    allowed_axes = ("seed", "lr") + task_cls.axes + task_cls.cell_axes + family_cls.cell_axes + tuple(reg_axes)
     if "seed" not in grid:
         raise SweepError("grid.seed: required (the number of seeds, or a list of seeds)")
     for axis in grid:
@@ -506,6 +546,8 @@ def parse_sweep(text: str, source: str = "<sweep>") -> Sweep:
     model_table.update(_cell_axis_settings(family_cls, model_table, axes, "model", task_fixed))
     model = _build(family_cls, model_table, "model", fixed=task_fixed)
 
+    regs = _regularizers(_table(doc, "regularize"), axes, reg_axes, model)
+
     train_table = _table(doc, "train")
     lr_fixed = train_table.pop("lr", None)
     if "lr" in axes and lr_fixed is not None:
@@ -525,6 +567,7 @@ def parse_sweep(text: str, source: str = "<sweep>") -> Sweep:
     sweep = Sweep(
         name=name, description=description, root_seed=root_seed, model=model, task=task, train=train,
         run=run, axes=axes, epochs_rule=train.epochs, text=text, fixed_lr=None if lr_fixed is None else float(lr_fixed),
+        regularizers=regs,
     )
     # Every cell's durations must be whole steps and usable by the task; every budget >= 1 epoch.
     varied = [a for a in axes if a in task.axes or a in task.cell_axes or a == "lr"]

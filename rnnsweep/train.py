@@ -7,6 +7,7 @@ the model's per-cell arguments, all traced) and its state (:class:`CellState`). 
     key      = fold_in(data_key, epoch)
     loss, metrics = model.own_loss(...)                          # toy models with analytic losses
                  or task.loss/metrics(model.run(params, task.trials(...), noise, state0))
+                    + sum of strength * penalty over the regularisers (rnnsweep.regularizers)
     params  <- optimizer step on the gradient of loss
 
 and :meth:`Trainer.chunk_cell` scans a fixed number of epochs. The host side (jit, vmap over the
@@ -34,6 +35,7 @@ import optax
 
 from .models import AbstractModel, Params
 from .optim import OPTIMIZERS, make_optimizer
+from .regularizers import AbstractRegularizer
 from .schema import Status, curve_names
 from .settings import one_of, positive
 from .tasks import AbstractTask, Timing
@@ -79,6 +81,7 @@ class CellHyper(NamedTuple):
     data_key: Any  # uint32[2]: the init key with the other coordinates folded in
     model_args: Any = None  # dict of the model family's per-cell init arguments (e.g. a toy's initial r)
     task_args: Any = None  # dict of the task's per-cell values of its cell axes (e.g. an input sparsity)
+    strengths: Any = None  # dict: each regulariser's per-cell strength, by regulariser name (e.g. lambda_TCR)
 
 
 class CellState(NamedTuple):
@@ -104,6 +107,7 @@ class Trainer:
     model: AbstractModel
     task: AbstractTask
     train: TrainConfig
+    regularizers: tuple[AbstractRegularizer, ...] = ()
 
     @property
     def dtype(self) -> Any:
@@ -135,8 +139,11 @@ class Trainer:
         trials = self.task.trials(timing, n_steps_max, jax.random.fold_in(key, TRIALS_STREAM), self.dtype)
         state0 = self.model.initial_state(k_state, n_trials, self.dtype)
         noise = self.model.sample_noise(k_noise, n_steps_max, n_trials, self.dtype)
-        _, outputs = self.model.run(params, trials.inputs, noise, state0)
-        return self.task.loss(outputs, trials), tuple(self.task.metrics(outputs, trials))
+        rates, outputs = self.model.run(params, trials.inputs, noise, state0)
+        loss = self.task.loss(outputs, trials)
+        for reg in self.regularizers:  # each cell's strength is traced: one program serves every value
+            loss = loss + reg.weighted(hyper.strengths[reg.name], self.model, params, rates, trials.n_steps)
+        return loss, tuple(self.task.metrics(outputs, trials))
 
     def chunk_cell(self, state: CellState, hyper: CellHyper, epoch0: jax.Array, *, n_steps_max: int,
                    n_epochs: int) -> tuple[CellState, jax.Array]:
