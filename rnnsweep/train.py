@@ -4,11 +4,12 @@
 a cell's hyperparameters (:class:`CellHyper`: learning rate, step counts, epoch budget, PRNG keys,
 the model's per-cell arguments, all traced) and its state (:class:`CellState`). One epoch is::
 
+    params   = model.constrain(params, epoch, ...)                # identity for most families
     key      = fold_in(data_key, epoch)
     loss, metrics = model.own_loss(...)                          # toy models with analytic losses
                  or task.loss/metrics(model.run(params, task.trials(...), noise, state0))
                     + sum of strength * penalty over the regularisers (rnnsweep.regularizers)
-    params  <- optimizer step on the gradient of loss
+    params  <- optimizer step on the gradient of loss (model.frozen_params() not moved)
 
 and :meth:`Trainer.chunk_cell` scans a fixed number of epochs. The host side (jit, vmap over the
 cells of a block, sharding over devices, the loop over chunks) is :mod:`rnnsweep.executor`.
@@ -153,12 +154,17 @@ class Trainer:
         rec_names = self.model.recurrent_params
         train = self.train
 
+        frozen = self.model.frozen_params()
+
         def one_epoch(state: CellState, epoch):
-            params, opt_state, status, epochs_run = state
+            stored, opt_state, status, epochs_run = state
             active = (status == Status.PENDING) & (epoch < hyper.n_epochs)
+            params = self.model.constrain(stored, epoch, **(hyper.model_args or {}))
             (loss, metrics), grads = grad_fn(params, hyper, epoch, n_steps_max)
             grad_norm = jnp.sqrt(sum(jnp.sum(grads[name] ** 2) for name in rec_names))
             updates, new_opt_state = opt.update(grads, opt_state, params)
+            if frozen:
+                updates = {k: jnp.zeros_like(u) if k in frozen else u for k, u in updates.items()}
             new_params = optax.apply_updates(params, updates)
             finite = jnp.isfinite(loss) & _tree_all_finite(grads)
             params_ok = _tree_all_finite(new_params) & (_tree_max_abs(new_params) <= train.max_param_abs)
@@ -173,7 +179,7 @@ class Trainer:
             keep = lambda new, old: jax.tree_util.tree_map(lambda n, o: jnp.where(update, n, o), new, old)  # noqa: E731
             curves = jnp.stack([loss, *metrics, grad_norm]).astype(self.dtype)
             curves = jnp.where(active, curves, jnp.nan)
-            new_state = CellState(keep(new_params, params), keep(new_opt_state, opt_state), status, epochs_run + active)
+            new_state = CellState(keep(new_params, stored), keep(new_opt_state, opt_state), status, epochs_run + active)
             return new_state, curves
 
         epochs = epoch0 + jnp.arange(n_epochs, dtype=jnp.int32)

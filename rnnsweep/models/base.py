@@ -14,6 +14,11 @@ so that the parts that do not depend on the state run as large matmuls outside t
   gradient);
 * ``read(params, states) -> outputs``: the outputs, read from the state *before* each update.
 
+Two optional hooks shape training itself: :meth:`AbstractModel.constrain` maps the parameters at the
+start of every epoch (a projection, a scheduled value, e.g. the ghost paper's readout confidence
+lowered from a given epoch), and :meth:`AbstractModel.frozen_params` names parameters the optimiser
+never moves (such a scheduled value).
+
 The base class writes the scan once (:meth:`AbstractModel.run`) and composes the pieces into
 :meth:`AbstractModel.step` (one step, for anyone stepping by hand) and
 :meth:`AbstractModel.velocity` (the continuous-time vector field ``F(x)``, for fixed points).
@@ -143,9 +148,22 @@ class AbstractModel(Settings, abc.ABC):
         return params
 
     def cell_args(self, coords: dict[str, float], timing: Any = None) -> dict[str, float]:
-        """The traced keyword arguments of ``init`` for one cell, from its coordinates (over this
-        family's settings for ``cell_axes``) and its step counts (``None``: any valid placeholder)."""
+        """The traced keyword arguments of ``init`` (and :meth:`constrain`) for one cell, from its
+        coordinates (over this family's settings for ``cell_axes``) and its step counts (``None``: any
+        valid placeholder)."""
         return {}
+
+    def constrain(self, params: Params, epoch: jax.Array, **cell_args: Any) -> Params:
+        """The parameters an epoch starts from: the trainer applies this to the parameters at the
+        start of every epoch, before the forward pass and the optimiser step (a projection onto a
+        constraint set, or parameters that follow a schedule of ``epoch``). ``cell_args`` as for
+        ``init``. Default: the parameters themselves (no operation enters the program)."""
+        return params
+
+    def frozen_params(self) -> tuple[str, ...]:
+        """Parameters the optimiser never moves (their updates are zeroed): values set by ``init`` and
+        :meth:`constrain` only. Default: none."""
+        return ()
 
     def own_loss(self, params: Params, timing: Any, n_steps_max: int, dtype: Any) -> tuple[Any, tuple] | None:
         """The hook for families with an analytic loss: ``(loss, metrics)`` of one epoch, metrics

@@ -10,6 +10,17 @@ Xavier-uniform weights, biases ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``; initial s
 ``r[0] = tanh(init_state_scale N(0, 1))`` per trial. The final classes say what ``W_rec`` is:
 :class:`~rnnsweep.models.leaky_rnn.LeakyRNN` (a full matrix, zero diagonal at init) and
 :class:`~rnnsweep.models.lowrank_rnn.LowRankRNN` (``m n^T``).
+
+Output confidence (ghost paper, paper-spec section 2), with ``readout_norm = "l1"``: at the start of
+every epoch the readout is projected onto ``||W_out[o]||_1 = c`` (``W_out[o]`` and ``b_out[o]``
+divided by ``||W_out[o]||_1 / c``), so the output is ``phi(c (w.r + b) / ||w||_1)``. As in the
+reference code (fatihdinc/ghost-mechanism, Figure8/code/C: an in-place rescaling under ``no_grad``
+before every forward pass), the norm is a projection, outside the gradient: the gradient is that of
+``phi(w.r + b)`` at the projected weights, and the optimiser (its state kept) steps from there. ``c``
+follows a schedule: ``confidence`` until epoch ``confidence_epoch``, ``lowered_confidence`` from it
+on (``confidence_epoch = 0``: never lowered); a ``c`` of 0 means no projection, the plain readout (the
+reference's ``c = inf``). All three may be grid axes. The stored weights are the last step's; the
+projection is applied again by the next forward pass.
 """
 
 from __future__ import annotations
@@ -27,6 +38,8 @@ from .leaky_scan import leaky_states
 from .noise import NOISE_RNGS, step_noise
 
 READOUTS = ("sigmoid", "linear", "relu")
+READOUT_NORMS = ("none", "l1")
+CONFIDENCE_AXES = ("confidence", "lowered_confidence", "confidence_epoch")
 RECURRENT_GRADS = ("after_scan", "autodiff")
 
 
@@ -63,12 +76,18 @@ class AbstractLeakyRNN(AbstractModel):
     scan_unroll: int = 1
     # What stores written before these settings existed (or before their defaults changed, for a store
     # that did not record them) were trained with.
+    # The output confidence (module docstring): "l1" projects the readout onto ||W_out[o]||_1 = c.
+    readout_norm: str = "none"
+    confidence: float = 0.0  # c from the first epoch (0: no projection)
+    lowered_confidence: float = 0.0  # c from confidence_epoch on (0: no projection)
+    confidence_epoch: int = 0  # the epoch from which c is lowered_confidence (0: never)
     settings_added: ClassVar[dict[str, Any]] = {"recurrent_grad": "autodiff", "noise_rng": "threefry", "scan_unroll": 1}
+    cell_axes: ClassVar[tuple[str, ...]] = CONFIDENCE_AXES
 
     # --- what each leaky family defines ---------------------------------------------------------
     @abc.abstractmethod
-    def init_recurrent(self, key: jax.Array, dtype: Any) -> Params:
-        """The recurrent parameters."""
+    def init_recurrent(self, key: jax.Array, dtype: Any, **cell_args: Any) -> Params:
+        """The recurrent parameters (``cell_args``: this cell's values of the family's cell axes)."""
 
     @abc.abstractmethod
     def recurrent_weight(self, params: Params) -> jax.Array:
@@ -80,6 +99,30 @@ class AbstractLeakyRNN(AbstractModel):
 
     def check_family(self) -> None:
         """Checks of the family's own settings (none by default)."""
+
+    @property
+    def uses_confidence(self) -> bool:
+        """True when the confidence schedule shapes the readout (here: ``readout_norm = "l1"``)."""
+        return self.readout_norm == "l1"
+
+    def check_confidence(self) -> None:
+        for name in ("confidence", "lowered_confidence"):
+            positive(f"model.{name}", getattr(self, name), allow_zero=True)
+        positive("model.confidence_epoch", self.confidence_epoch, integer=True, allow_zero=True)
+        if self.lowered_confidence != 0 and self.confidence_epoch == 0:
+            raise ValueError("model.confidence_epoch: give the epoch from which the confidence is lowered_confidence "
+                             f"(got lowered_confidence = {self.lowered_confidence} and confidence_epoch = 0, never)")
+        if not self.uses_confidence:
+            used = [n for n in CONFIDENCE_AXES if getattr(self, n) != 0]
+            if used:
+                raise ValueError(f"model.{used[0]}: the output confidence needs readout_norm = \"l1\" (the L1-normalised "
+                                 "readout of the ghost paper)")
+
+    def scheduled_confidence(self, epoch: jax.Array, cell_args: dict[str, Any]) -> jax.Array:
+        """The cell's confidence ``c`` at ``epoch`` (traced)."""
+        values = {n: cell_args.get(n, getattr(self, n)) for n in CONFIDENCE_AXES}
+        lowered = (values["confidence_epoch"] > 0) & (epoch >= values["confidence_epoch"])
+        return jnp.where(lowered, values["lowered_confidence"], values["confidence"])
 
     # --- the contract ---------------------------------------------------------------------------
     @property
@@ -96,10 +139,24 @@ class AbstractLeakyRNN(AbstractModel):
                 f"model.tau_ms: dt/tau = {self.dt_ms}/{self.tau_ms} must lie in (0, 1] for a stable Euler step"
             )
         one_of("model.readout", self.readout, READOUTS)
+        one_of("model.readout_norm", self.readout_norm, READOUT_NORMS)
         one_of("model.noise_rng", self.noise_rng, NOISE_RNGS)
         one_of("model.recurrent_grad", self.recurrent_grad, RECURRENT_GRADS)
         positive("model.scan_unroll", self.scan_unroll, integer=True)
         self.check_family()
+        self.check_confidence()
+
+    def cell_args(self, coords: dict[str, float], timing: Any = None) -> dict[str, float]:
+        return {name: float(coords.get(name, getattr(self, name))) for name in type(self).cell_axes}
+
+    def constrain(self, params: Params, epoch: jax.Array, **cell_args: Any) -> Params:
+        if self.readout_norm != "l1":
+            return params
+        c = self.scheduled_confidence(epoch, cell_args)
+        w, b = params["W_out"], params["b_out"]
+        norm = jnp.sum(jnp.abs(w), axis=1)  # ||W_out[o]||_1 per output
+        scale = jnp.where(c > 0, c / jnp.where(norm > 0, norm, 1), 1).astype(w.dtype)
+        return {**params, "W_out": w * scale[:, None], "b_out": b * scale}
 
     def init(self, key: jax.Array, dtype: Any = jnp.float32, **cell_args: Any) -> Params:
         k_in, k_bin, k_rec, k_brec, k_out, k_bout = jax.random.split(key, 6)
@@ -111,7 +168,7 @@ class AbstractLeakyRNN(AbstractModel):
             "W_out": xavier_uniform(k_out, o, n, dtype),
             "b_out": linear_bias(k_bout, n, o, dtype),
         }
-        params.update(self.init_recurrent(k_rec, dtype))
+        params.update(self.init_recurrent(k_rec, dtype, **cell_args))
         return params
 
     def param_dims(self) -> dict[str, tuple[str, ...]]:
