@@ -16,7 +16,7 @@ from rnnsweep import cli, schema, store
 from rnnsweep.analysis import analyze
 from rnnsweep.analysis.learnability import (ABOVE, BELOW, CROSSED, axis_figure, axis_fit, critical_lr, fraction_table,
                                             ghost_critical_lr, learned_cells)
-from rnnsweep.analysis.search_phase import (SearchPhase, alignment, grid_stats, kaplan_meier_median, length_figure, search_length,
+from rnnsweep.analysis.search_phase import (SearchPhase, alignment, alignment_figure, grid_stats, kaplan_meier_median, length_figure, search_length,
                                             wilson)
 from rnnsweep.schedule import chunk_shape
 from rnnsweep.schema import Status
@@ -267,6 +267,15 @@ def test_search_phase_on_a_store(hand_store, hand_analysis):
     # TURNING leaves its search at epoch 2: before = snapshot 0 (cos 0), after = snapshot 4 (cos 1)
     assert np.asarray(group["alignment_before"][...])[TURNING] == pytest.approx(0.0, abs=1e-6)
     assert np.asarray(group["alignment_after"][...])[TURNING] == pytest.approx(1.0)
+    fig = alignment_figure(align, np.array([0, 4, 8, 12]), length, ["seed", "lr", "delay_ms"],
+                           {"lr": np.array([0.3, 0.1, 0.03, 0.01]), "delay_ms": np.array([10.0, 20.0, 40.0])},
+                           "delay_ms", "t")
+    ax = fig.axes[0]
+    curves = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
+    assert [ln.get_label() for ln in curves] == ["delay_ms 10", "delay_ms 20", "delay_ms 40"]
+    np.testing.assert_array_equal(curves[0].get_xdata(), [0, 4, 8])  # no step after the last snapshot
+    assert ax.get_xlabel() == "epoch (snapshot k)" and ax.get_ylabel().startswith("cos(")
+    plt.close(fig)
     report = (out / "report.md").read_text()
     assert "## Search phase" in report and "### Gradient alignment" in report
     assert "1 diverged, 0 failed, 1 pending" in report
