@@ -141,6 +141,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import analyze
     from .analysis.classes import Classes
     from .analysis.conditions import condition_named
+    from .analysis.learnability import Learnability
     from .analysis.mechanism import MechanismConfig
     from .analysis.scaling import Scaling
 
@@ -156,13 +157,46 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             condition_named(args.condition)
         mechanism = MechanismConfig(method=args.index)
         configured = {"classes": Classes(cell=cell, mechanism=mechanism),
-                      "scaling": Scaling(n_boot=args.n_boot, method=args.fits)}
+                      "scaling": Scaling(n_boot=args.n_boot, method=args.fits),
+                      "learnability": Learnability(n_boot=args.n_boot)}
+        configured = _set_options(configured, args.set or [])
         summary = analyze(args.stores, out, only=_names(args.only), skip=_names(args.skip) or (),
                           also=["dynamics"] if args.dynamics else (), configured=configured, condition=args.condition, progress=not args.quiet)
     except ValueError as e:
         raise StoreError(str(e)) from None
     print(out / "report.md")
     return 0 if summary else 1
+
+
+def _set_options(configured: dict, items: list[str]) -> dict:
+    """``--set NAME.OPTION=VALUE`` (VALUE in TOML: ``0.08``, ``"mse"``, ``true``) applied to the analyses'
+    instances: the option is checked against the analysis's class as a sweep file's setting is."""
+    import dataclasses
+    import tomllib
+
+    from . import settings
+    from .analysis import analyses
+
+    tables: dict[str, dict] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        name, dot, option = key.strip().partition(".")
+        if not (sep and dot and name and option):
+            raise SweepError(f"--set: expected NAME.OPTION=VALUE such as search_phase.threshold=0.08, got {item!r}")
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()  # a bare word: a string
+        tables.setdefault(name, {})[option] = value
+    known = analyses()
+    out = dict(configured)
+    for name, table in tables.items():
+        if name not in known:
+            raise SweepError(f"--set: unknown analysis {name!r} (known: {', '.join(known)})")
+        checked = settings.build(known[name], table, f"--set {name}")
+        values = {k: getattr(checked, k) for k in table}
+        out[name] = dataclasses.replace(out[name], **values) if name in out else checked
+    return out
 
 
 def _parse_cell(text: str) -> dict[str, float]:
@@ -360,7 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     ana.add_argument("stores", nargs="+", type=Path,
                      help="store(s) of one study; several are joined along lr (e.g. the narrow and broad no-post sweeps)")
     ana.add_argument("--out", type=Path, help="output folder (default: <store>_analysis next to the first store)")
-    ana.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples over seeds for the beta interval (0: none)")
+    ana.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples over seeds for the beta interval and the critical learning rates' intervals "
+                          "(0: none)")
     ana.add_argument("--cell", help="cell to draw, e.g. seed=0,lr=0.1,delay_ms=100 (default: first LC, else SP)")
     ana.add_argument("--only", help="run only these analyses (comma separated; what they require runs too); "
                                     "see 'rnnsweep list'")
@@ -378,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     ana.add_argument("--fits", choices=("reference", "robust"),
                      help="boundary fits: the reference's single-start curve_fit (the paper's conditions' default) or "
                           "rnnsweep's grid of starts (better on coarse grids); the report shows both")
+    ana.add_argument("--set", action="append", metavar="NAME.OPTION=VALUE",
+                     help="an analysis's option (see 'rnnsweep list'), e.g. search_phase.threshold=0.08; repeatable")
     ana.add_argument("--quiet", action="store_true", help="no progress bars")
     ana.set_defaults(func=_cmd_analyze)
 

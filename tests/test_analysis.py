@@ -235,7 +235,8 @@ def test_analyze_cli_on_a_tiny_store(tmp_path, write_sweep, own_analyses):
     assert "Grid coverage: 100.0%" in report and "2.72 +- 0.07" in report  # paper values beside ours
     import zarr
     analysis = zarr.open_group(str(store / "tiny" / "analysis"), mode="r")
-    assert sorted(name for name, _ in analysis.groups()) == ["classes", "scaling"]  # one subgroup per analysis
+    # one subgroup per analysis
+    assert sorted(name for name, _ in analysis.groups()) == ["classes", "learnability", "scaling", "search_phase"]
     assert analysis["classes"]["classes"].shape == (2, 3, 3)
     scaling_attrs = dict(analysis["scaling"].attrs)
     assert scaling_attrs["condition"] == "nopost"

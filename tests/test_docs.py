@@ -29,5 +29,6 @@ def test_worked_example_task_from_the_docs_runs(tmp_path, monkeypatch, own_analy
     assert store.is_dir()
     assert main(["--plugin", "delayed_sign.py", "analyze", str(store), "--n-boot", "0", "--quiet"]) == 0
     summary = json.loads((tmp_path / "runs" / "sign_demo_analysis" / "summary.json").read_text())
-    assert summary["analyses"] == ["classes", "scaling"] and summary["condition"] == "generic"
+    assert summary["analyses"] == ["classes", "learnability", "scaling", "search_phase"]
+    assert summary["condition"] == "generic"
     assert sum(summary["class_counts"].values()) == 18

@@ -243,7 +243,7 @@ def test_plugins_defined_here_run_and_analyze_in_process(tmp_path):
     assert np.all(np.isfinite(loss)) and loss[..., -5:].mean() < 0.8 * loss[..., :5].mean()  # it learns
     assert cli.main(["analyze", str(store), "--out", str(out), "--quiet", "--n-boot", "0"]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["analyses"] == ["classes", "final_loss"]
+    assert summary["analyses"] == ["classes", "final_loss", "learnability", "search_phase"]
     assert "scaling" in summary["skipped"] and "delay_ms" in summary["skipped"]["scaling"]
     assert sum(summary["class_counts"].values()) == 8
     final = zarr.open_group(str(store / "plugged" / "analysis" / "final_loss"), mode="r")

@@ -2,7 +2,10 @@
 
 Every module in this folder is imported, so an analysis is one new file with an ``@register``ed
 :class:`Analysis` (see base.py and docs/plugins.md). Built in: ``classes`` (learning classes and the
-SP/LC mechanism of every network) and ``scaling`` (critical delays, power laws, phase diagram).
+SP/LC mechanism of every network), ``scaling`` (critical delays, power laws, phase diagram),
+``dynamics`` (slow and fixed points; opt-in), ``geometry`` (serial recall's feature geometry),
+``search_phase`` (search-phase lengths and gradient alignment) and ``learnability`` (fraction learned
+and the critical learning rate against another axis).
 
 Importable pieces: :func:`analyze` (what ``rnnsweep analyze`` runs), :func:`classify_sweep` and
 :func:`combine` (per-cell classes as numpy arrays), :func:`fit_study` (the power laws) and
