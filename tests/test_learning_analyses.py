@@ -16,11 +16,12 @@ from rnnsweep import cli, schema, store
 from rnnsweep.analysis import analyze
 from rnnsweep.analysis.learnability import (ABOVE, BELOW, CROSSED, axis_figure, axis_fit, critical_lr, fraction_table,
                                             ghost_critical_lr, learned_cells)
-from rnnsweep.analysis.search_phase import (SearchPhase, alignment, alignment_figure, grid_stats, kaplan_meier_median, length_figure, search_length,
+from rnnsweep.analysis.search_phase import (DEFAULT_CRITERION, SearchPhase, alignment, alignment_figure, grid_stats, kaplan_meier_median, length_figure, search_length,
                                             wilson)
 from rnnsweep.schedule import chunk_shape
 from rnnsweep.schema import Status
 from rnnsweep.sweep import parse_sweep
+from rnnsweep.tasks.delayed_addition import DelayedAddition
 
 Z = 1.959963984540054
 
@@ -30,7 +31,11 @@ def test_search_length_is_the_first_epoch_reaching_the_threshold_inclusive():
     curve = np.array([0.0, 0.2, 0.5, 0.9, 0.1])
     assert search_length(curve, 0.5) == 2  # reaching it counts (>=), and the first time counts
     assert search_length(curve, 0.6) == 3
-    assert search_length(np.array([0.3, 0.79, 0.8]), SearchPhase.threshold) == 2  # the default threshold: 0.8
+    assert search_length(np.array([0.3, 0.79, 0.8]), DEFAULT_CRITERION[2]) == 2  # the default where the task has none: 0.8
+    # options left empty take the task's criterion (delayed addition: the MSE below 0.04), given ones win
+    assert SearchPhase().criterion(DelayedAddition()) == ("mse", "below", 0.04)
+    assert SearchPhase(threshold=0.02).criterion(DelayedAddition()) == ("mse", "below", 0.02)
+    assert SearchPhase().criterion(object()) == ("accuracy", "above", 0.8)
     assert search_length(curve, 0.95) == -1  # never: censored
     assert search_length(np.array([np.nan, 0.7]), 0.5) == 1  # NaN never counts
     assert search_length(np.array([1.0, 0.5, 0.2, 0.1]), 0.2, "below") == 2  # an error curve

@@ -33,24 +33,10 @@ import numpy as np  # noqa: E402
 from .. import schema  # noqa: E402
 from . import plots  # noqa: E402
 from .base import Analysis, Context, Result, register  # noqa: E402
+from .search_phase import wilson  # noqa: E402
 from .study import Study  # noqa: E402
 
 AXIS = "lowered_confidence"
-
-
-def wilson_interval(k: np.ndarray, n: np.ndarray, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
-    """The Wilson score interval of a proportion ``k / n`` (NaN where ``n`` is 0).
-
-    >>> lo, hi = wilson_interval(np.array([0, 14]), np.array([20, 20]))
-    >>> [round(float(x), 3) for x in lo], [round(float(x), 3) for x in hi]
-    ([0.0, 0.481], [0.161, 0.855])
-    """
-    k, n = np.asarray(k, float), np.asarray(n, float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
 def rescue_flags(curve: np.ndarray, switch: np.ndarray, epochs_run: np.ndarray, window: int,
@@ -130,7 +116,7 @@ class ConfidenceRescue(Analysis):
                                                                       flags["stuck"] & flags["learned_before"])):
                     n = int(np.sum(sel & chosen))
                     k = int(np.sum(sel & chosen & flags["recovered"]))
-                    lo, hi = wilson_interval(np.array(k), np.array(n))
+                    lo, hi = wilson(k, n)
                     row = {"lowered_confidence": float(c), "lr": None if lr is None else float(lr),
                            "selection": selection, "networks": int(np.sum(sel)), "stuck": n, "recovered": k,
                            "fraction": k / n if n else None, "ci95": [float(lo), float(hi)] if n else None}
@@ -204,4 +190,4 @@ class ConfidenceRescue(Analysis):
         return fig
 
 
-__all__ = ["ConfidenceRescue", "rescue_flags", "wilson_interval"]
+__all__ = ["ConfidenceRescue", "rescue_flags"]

@@ -7,11 +7,12 @@ Per finished network (status ``done``):
   ``e`` updates) at which the metric curve ``metric`` (default ``accuracy``) reaches ``threshold``
   (``>=``; ``<=`` with ``direction = "below"``, for an error such as ``mse``). A network that never
   reaches it within its own ``epochs_run`` is *censored*: ``search_length`` NaN, ``left_search``
-  False, censored at its last recorded epoch. The default threshold 0.8 is the ``classes``
-  analysis's "learned" level (well above the 0.5 chance level of the two-choice tasks); the
-  abrupt-learning paper ends the search on delayed addition at 0.08 fraction correct (its accuracy
-  stays near 0 until then), so an addition study sets it: ``rnnsweep analyze --set
-  search_phase.threshold=0.08``.
+  False, censored at its last recorded epoch. The default criterion is the task's own
+  ``search_criterion`` ``(metric, direction, threshold)`` where it declares one (``delayed_addition``:
+  the MSE below 0.04, see its module), else ``accuracy >= 0.8``, the ``classes`` analysis's "learned"
+  level (well above the 0.5 chance level of the two-choice tasks); the options ``metric``,
+  ``direction`` and ``threshold`` override it part by part (``rnnsweep analyze --set
+  search_phase.threshold=0.5``).
 * Diverged and failed networks (``status``) are left out and counted; pending cells too.
 * With training snapshots (``[run] snapshot_every > 0``): the gradient alignment at every snapshot
   ``k``, ``cos(W(k+1) - W(k), W_final - W(k))`` over the family's recurrent parameters
@@ -47,6 +48,7 @@ from .study import Source, Study
 
 DIRECTIONS = ("above", "below")
 Z95 = 1.959963984540054  # the normal 97.5% quantile
+DEFAULT_CRITERION = ("accuracy", "above", 0.8)  # where the task declares none: the classes analysis's "learned" level
 
 
 # --- per network --------------------------------------------------------------------------------------
@@ -307,30 +309,37 @@ class SearchPhase(Analysis):
     description: ClassVar[str] = ("search-phase length (first epoch a metric reaches a threshold), the fraction that "
                                   "left it (Wilson 95%), Kaplan-Meier median; gradient alignment from snapshots")
 
-    metric: str = "accuracy"  # the curve that ends the search
-    threshold: float = 0.8  # the classes analysis's "learned" level; the abrupt-learning paper's addition: 0.08
-    direction: str = "above"  # "above": metric >= threshold ends it; "below": metric <= threshold (an error)
+    # The criterion that ends the search; "" or 0: the task's search_criterion, else accuracy >= 0.8.
+    metric: str = ""  # the curve
+    threshold: float = 0.0
+    direction: str = ""  # "above": metric >= threshold ends it; "below": metric <= threshold (an error)
     axis: str = ""  # the axis the figures are drawn against ("": the non-seed axis with most values)
     alignment: bool = True  # compute the gradient alignment when the store has snapshots
 
     @classmethod
     def applies(cls, study: Study) -> str | None:
-        metric = cls.metric  # the default; a configured metric the task lacks is refused in run()
-        if metric not in study.sources[0].metric_names:
+        metric = getattr(study.task, "search_criterion", DEFAULT_CRITERION)[0]  # a configured one: checked in run()
+        if metric not in (schema.LOSS, *study.sources[0].metric_names):
             return (f"the task {study.task.name!r} records no {metric!r} curve (its curves: "
                     f"{', '.join(study.sources[0].metric_names)})")
         return None
 
+    def criterion(self, task: Any) -> tuple[str, str, float]:
+        """``(metric, direction, threshold)``: the options where given, else the task's own."""
+        metric, direction, threshold = getattr(task, "search_criterion", DEFAULT_CRITERION)
+        return self.metric or metric, self.direction or direction, self.threshold or threshold
+
     def run(self, study: Study, results: dict[str, Result], ctx: Context) -> Result:
+        metric, direction, threshold = self.criterion(study.task)
         curves = (schema.LOSS, *study.sources[0].metric_names)
-        if self.metric not in curves:
-            raise ValueError(f"search_phase.metric: the study has no {self.metric!r} curve (curves: {', '.join(curves)})")
-        if self.direction not in DIRECTIONS:
-            raise ValueError(f"search_phase.direction: must be one of {DIRECTIONS}, got {self.direction!r}")
-        rel = ">=" if self.direction == "above" else "<="
+        if metric not in curves:
+            raise ValueError(f"search_phase.metric: the study has no {metric!r} curve (curves: {', '.join(curves)})")
+        if direction not in DIRECTIONS:
+            raise ValueError(f"search_phase.direction: must be one of {DIRECTIONS}, got {direction!r}")
+        rel = ">=" if direction == "above" else "<="
         dims = list(study.dims)
         axis = main_axis(dims, study.coords, self.axis or None)
-        parts = [source_lengths(s, self.metric, self.threshold, self.direction) for s in study.sources]
+        parts = [source_lengths(s, metric, threshold, direction) for s in study.sources]
         cells = {k: study.join([p[k] for p in parts]) for k in parts[0]}
         stats = grid_stats(dims, cells)
         grid_dims = [d for d in dims if d != "seed"]
@@ -347,13 +356,13 @@ class SearchPhase(Analysis):
         arrays = {k: (v if k not in ("n_networks", "n_excluded", "n_left") else v.astype(np.int32), tuple(grid_dims))
                   for k, v in stats.items()}
         figures = plots.save(length_figure(stats, grid_dims, study.coords, axis,
-                                           f"{study.name}: search phase ({self.metric} {rel} {self.threshold:g})"),
+                                           f"{study.name}: search phase ({metric} {rel} {threshold:g})"),
                              ctx.out, "search_phase")
-        summary: dict[str, Any] = {"metric": self.metric, "threshold": self.threshold, "direction": self.direction,
+        summary: dict[str, Any] = {"metric": metric, "threshold": threshold, "direction": direction,
                                    "counts": counts, "axis": axis,
                                    "grid": grid_summary(stats, grid_dims, study.coords)}
         report = ["## Search phase", "",
-                  f"Search-phase length: the first epoch at which `{self.metric}` {rel} {self.threshold:g} (epoch e: "
+                  f"Search-phase length: the first epoch at which `{metric}` {rel} {threshold:g} (epoch e: "
                   f"after e updates). Of {n_total} cells: {n_done} finished networks analysed, {n_left} left the search "
                   f"phase and {n_done - n_left} did not within their epoch budget (censored); left out: "
                   f"{counts['diverged']} diverged, {counts['failed']} failed, {counts['pending']} pending.", "",
@@ -386,7 +395,7 @@ class SearchPhase(Analysis):
         elif self.alignment:
             report += ["No training snapshots in the store (`[run] snapshot_every`): no gradient alignment.", ""]
         return Result(cell_arrays=cell_arrays, cell_dims=cell_dims, arrays=arrays, coords=coords,
-                      attrs={"metric": self.metric, "threshold": self.threshold, "direction": self.direction},
+                      attrs={"metric": metric, "threshold": threshold, "direction": direction},
                       summary={"search_phase": summary}, report=report, figures=figures)
 
 

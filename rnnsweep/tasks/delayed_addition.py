@@ -30,6 +30,13 @@ Random draws come from the ``key`` only: channel 0's element ``(t, trial)`` from
 not depend on the padded length), ``t1`` and ``t2`` from the key and the cell's ``T``. Inputs are 0 on
 padded steps (``t >= T``). Trials per epoch: ``n_trials`` (default 256), drawn afresh every epoch.
 ``trial_ms`` may be a grid axis.
+
+The search phase (the ``search_phase`` analysis): the paper ends it at 0.08 fraction correct. That is
+the chance level of a network that answers the mean, 1: ``u1 + u2`` has a triangular density of peak
+1 at 1, so ``P(|u1 + u2 - 1| < 0.04) = 0.08 - 0.04^2 = 0.078``, and on a batch of 64-256 trials the
+searching networks' accuracy crosses 0.08 by chance within the first epochs. The MSE separates the
+phases instead: answering the mean costs ``Var(u1 + u2) = 1/6 = 0.167``, the plateau of the search;
+rnnsweep's criterion is an MSE below 0.04, a quarter of it (``search_criterion``).
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ class DelayedAddition(AbstractTask):
     durations: ClassVar[tuple[str, ...]] = ("trial_ms",)
     axes: ClassVar[tuple[str, ...]] = ("trial_ms",)
     metric_names: ClassVar[tuple[str, ...]] = ("accuracy", "mse")
+    # What ends the search phase for the search_phase analysis (module docstring): the MSE below 0.04.
+    search_criterion: ClassVar[tuple[str, str, float]] = ("mse", "below", 0.04)
 
     dt_ms: float = 1.0
     trial_ms: float = 40.0
