@@ -235,3 +235,23 @@ def test_analyze_runs_on_the_new_axes(runs):
         assert cli.main(["analyze", str(root / f"{name}.zarr"), "--out", str(out), "--quiet"]) == 0
         summary = json.loads((out / "summary.json").read_text())
         assert summary, name
+    # the leaky sweep lowers its confidence at epoch 3: confidence_rescue reports every lowered value
+    rescue = json.loads((root / "analysis-leaky" / "summary.json").read_text())["confidence_rescue"]
+    assert {r["lowered_confidence"] for r in rescue["rows"]} == {0.0, 0.5}
+    assert all(r["networks"] == 4 for r in rescue["rows"] if r["lr"] is None)  # 2 gains x 2 strengths, 1 seed
+    assert (root / "analysis-leaky" / "confidence_rescue.png").is_file()
+    assert "confidence_rescue" not in json.loads((root / "analysis-lowrank" / "summary.json").read_text())
+
+
+def test_confidence_rescue_figure_shows_each_lowered_value():
+    from rnnsweep.analysis.confidence_rescue import ConfidenceRescue
+
+    rows = [{"lowered_confidence": c, "lr": None, "selection": sel, "stuck": 4, "recovered": k,
+             "fraction": k / 4, "ci95": [max(k / 4 - 0.2, 0), min(k / 4 + 0.2, 1)]}
+            for c, k in ((0.0, 3), (0.1, 4), (10.0, 0)) for sel in ("stuck", "learned, then stuck")]
+    fig = ConfidenceRescue()._fraction_figure(rows, initial=10.0, name="x")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["plain (c = inf)", "0.1", "10 (unchanged)"]
+    heights = [line.get_ydata() for line in ax.get_lines() if len(line.get_ydata()) == 3]
+    assert any(np.allclose(h, [0.75, 1.0, 0.0]) for h in heights)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["stuck (n = 12)", "learned, then stuck (n = 12)"]
