@@ -11,7 +11,7 @@ folder gets the phase diagram, the class fractions and the scaling plot.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
