@@ -4,6 +4,7 @@ every strength), and the sweep file's [regularize] tables and strength axes."""
 
 from __future__ import annotations
 
+import functools
 import textwrap
 
 import jax
@@ -75,8 +76,9 @@ SWEEP = textwrap.dedent("""
 """)
 
 
-def _trained(text: str, extra_grid: str = ""):
-    sweep = parse_sweep(text + extra_grid)
+@functools.lru_cache(maxsize=None)  # the plain sweep's runs serve both regularisers' tests
+def _trained(text: str):
+    sweep = parse_sweep(text)
     trainer = Trainer(sweep.model, sweep.task, sweep.train, sweep.regularizers)
     cells = sweep.cells()
     hyper = cell_hypers(sweep, cells)
@@ -85,6 +87,7 @@ def _trained(text: str, extra_grid: str = ""):
     return sweep, run, state, curves, hyper
 
 
+@functools.lru_cache(maxsize=None)
 def _epoch_gradient(text: str):
     """Loss and gradient of the first cell's first epoch, vmapped over the cells as in a block."""
     sweep = parse_sweep(text)

@@ -224,6 +224,16 @@ def _log_x(values: np.ndarray, axis: str | None) -> bool:
     return bool(axis and np.all(v > 0) and (axis == "lr" or v.max() / v.min() >= 20))
 
 
+def _symlog_x(values: np.ndarray, axis: str | None) -> float | None:
+    """The linear threshold of a symlog axis for values that include 0 and span decades above it (a
+    regulariser's strengths 0, 0.1, 1, 10), else None."""
+    v = np.asarray(values, float)
+    positive = v[v > 0]
+    if axis and np.all(v >= 0) and np.any(v == 0) and positive.size >= 2 and positive.max() / positive.min() >= 20:
+        return float(positive.min())
+    return None
+
+
 def _lines(grid_dims: list[str], coords: dict[str, np.ndarray], axis: str | None):
     """``(label, selection)`` of each line over ``axis``: the selection indexes a per-grid-point array to
     give the line's values in ascending order of ``axis`` (one line per combination of the other axes)."""
@@ -259,6 +269,8 @@ def length_figure(stats: dict[str, np.ndarray], grid_dims: list[str], coords: di
             ax.set_xlabel(axis.replace("_ms", " (ms)"))
             if _log_x(x, axis):
                 ax.set_xscale("log")
+            elif _symlog_x(x, axis) is not None:
+                ax.set_xscale("symlog", linthresh=_symlog_x(x, axis))
         else:
             ax.set_xticks([0], ["all networks"])
     ax0.set_ylabel("search-phase length (epochs; median, quartiles)")
