@@ -310,7 +310,8 @@ class Learnability(Analysis):
                                    "axes": {}}
         report = ["## Learnability and the critical learning rate", "",
                   f"A network has learned when its final loss over its first epoch's loss is below {self.loss_ratio:g} "
-                  "(the ghost paper's criterion). Diverged and failed networks count as not learned; pending cells are "
+                  + ("(the ghost paper's criterion). " if self.loss_ratio == 1e-2 else "(the ghost paper's criterion is 0.01). ")
+                  + "Diverged and failed networks count as not learned; pending cells are "
                   f"left out. {counts['learned']} of {counts['learned'] + counts['not_learned']} finished networks "
                   f"learned ({counts['diverged']} diverged, {counts['failed']} failed, {counts['pending']} pending).", "",
                   f"Critical learning rate: going up in lr, where the fraction learned first falls through {self.level:g}, "
