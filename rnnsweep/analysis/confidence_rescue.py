@@ -10,7 +10,8 @@ With ``E`` that epoch, ``w`` the option ``window`` and ``m`` the metric curve (`
   50 epochs before the switch);
 * *learned before*: ``max m[0 : E] > threshold`` (the reference keeps only these, "learned, then got
   stuck"); both selections are reported;
-* *recovered*: ``max m[E : end] > threshold``, and the final value ``m[end]``.
+* *recovered*: ``max m[E : end] > threshold``, and the final value ``m[end]`` (its mean over the
+  stuck networks is reported too: a recovery that does not last shows there).
 
 Per value of the lowered confidence (``lowered_confidence``, pooled over the seeds and, separately,
 per learning rate when lr is a grid axis): the number of stuck networks, the fraction recovered with
@@ -117,9 +118,11 @@ class ConfidenceRescue(Analysis):
                     n = int(np.sum(sel & chosen))
                     k = int(np.sum(sel & chosen & flags["recovered"]))
                     lo, hi = wilson(k, n)
+                    final = flags["final"][sel & chosen]
                     row = {"lowered_confidence": float(c), "lr": None if lr is None else float(lr),
                            "selection": selection, "networks": int(np.sum(sel)), "stuck": n, "recovered": k,
-                           "fraction": k / n if n else None, "ci95": [float(lo), float(hi)] if n else None}
+                           "fraction": k / n if n else None, "ci95": [float(lo), float(hi)] if n else None,
+                           "final_mean": float(np.nanmean(final)) if n else None}
                     summary_rows.append(row)
                     if lr is None or selection == "stuck":
                         rows.append(row)
@@ -128,13 +131,15 @@ class ConfidenceRescue(Analysis):
                   f"{int(finished.sum())} finished networks; confidence lowered at epoch "
                   f"{', '.join(f'{int(e)}' for e in np.unique(switch))}; stuck = max {self.metric} <= {self.threshold:g} "
                   f"over the {self.window} epochs before; recovered = {self.metric} > {self.threshold:g} at some epoch after.",
-                  "", "| lowered confidence | lr | selection | networks | stuck | recovered | fraction (95% CI) |",
-                  "|---|---|---|---|---|---|---|"]
+                  "", f"| lowered confidence | lr | selection | networks | stuck | recovered | fraction (95% CI) | "
+                      f"mean final {self.metric} of the stuck |",
+                  "|---|---|---|---|---|---|---|---|"]
         for r in rows:
             frac = "-" if r["fraction"] is None else f"{r['fraction']:.2f} ({r['ci95'][0]:.2f}-{r['ci95'][1]:.2f})"
             lr = "all" if r["lr"] is None else f"{r['lr']:.3g}"
+            final = "-" if r["final_mean"] is None else f"{r['final_mean']:.2f}"
             report.append(f"| {_label(r['lowered_confidence'], initial)} | {lr} | {r['selection']} | {r['networks']} | "
-                          f"{r['stuck']} | {r['recovered']} | {frac} |")
+                          f"{r['stuck']} | {r['recovered']} | {frac} | {final} |")
         report.append("")
         figures = plots.save(self._fraction_figure(summary_rows, initial, study.name), ctx.out, "confidence_rescue")
         figures += plots.save(self._curves_figure(curve, flags["stuck"], lowered, values, switch, initial, study.name),
