@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..metrics import weighted_mse
 from ..models.noise import hash_bits
@@ -125,3 +126,31 @@ class ThreeBitFlipFlop(AbstractTask):
 
     def conditions(self) -> dict[str, int]:
         return {"trial 0": 0, "trial 1": 1}
+
+    def finder_probes(self, timing: Timing, key: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
+        """Eight deterministic probes (``key`` unused), one per memory state, that visit every memory
+        state and every flip between neighbouring ones: :func:`octant_probes`."""
+        return octant_probes(int(self.n_steps(timing)), dtype)
+
+    def memory_outputs(self) -> np.ndarray:
+        """The 8 sign patterns (+-1, +-1, +-1), in the order of :func:`octants`."""
+        return octants()
+
+
+def octants() -> np.ndarray:
+    """(8, 3) the sign patterns: row ``k`` has -1 on channel ``c`` where bit ``c`` of ``k`` is set."""
+    k = np.arange(1 << N_BITS)
+    return np.where((k[:, None] >> np.arange(N_BITS)) & 1, -1.0, 1.0)
+
+
+def octant_probes(n_steps: int, dtype: Any = jnp.float32) -> jax.Array:
+    """(n_steps, 8, 3) probe inputs: trial ``k`` sets the memory state ``octants()[k]`` (channel ``c``
+    pulses at step ``c``), then flips channel ``c`` at step ``(c + 1) n_steps / 4`` (at least ``c + 3``,
+    at most the last step); it ends in the opposite octant, so the 8 trials visit every octant, end in
+    every octant and cross between neighbouring octants 24 times."""
+    x = np.zeros((n_steps, 1 << N_BITS, N_BITS))
+    signs = octants()
+    for c in range(N_BITS):
+        x[min(c, n_steps - 1), :, c] = signs[:, c]
+        x[min(max((c + 1) * n_steps // 4, c + 3), n_steps - 1), :, c] = -signs[:, c]
+    return jnp.asarray(x, dtype)
