@@ -361,7 +361,8 @@ def initial_states(model: AbstractModel, task: AbstractTask, params: dict, timin
 
 def compiled_starts(model: AbstractModel, task: AbstractTask, timing: Timing, cfg: FinderConfig) -> Callable:
     """The jitted initial states of a batch of networks of one trial length, once per what they depend on."""
-    key = tuple(sorted((k, int(v)) for k, v in timing.items()))
+    # step counts stay integers, the task's cell values (the flip-flop's pulse_prob) floats: int() made them 0
+    key = tuple(sorted((k, np.asarray(v).item()) for k, v in timing.items()))
     return _starts_program(model, task, key, FinderConfig(n_initial=cfg.n_initial, jitter=cfg.jitter,
                                                              probe_factor=cfg.probe_factor, seed=cfg.seed))
 
