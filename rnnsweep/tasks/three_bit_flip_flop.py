@@ -128,8 +128,8 @@ class ThreeBitFlipFlop(AbstractTask):
         return {"trial 0": 0, "trial 1": 1}
 
     def finder_probes(self, timing: Timing, key: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
-        """Eight deterministic probes (``key`` unused), one per memory state, that visit every memory
-        state and every flip between neighbouring ones: :func:`octant_probes`."""
+        """Sixteen deterministic probes (``key`` unused) that visit every memory state, every flip
+        between neighbouring ones and the states before a channel's first pulse: :func:`octant_probes`."""
         return octant_probes(int(self.n_steps(timing)), dtype)
 
     def memory_outputs(self) -> np.ndarray:
@@ -144,13 +144,19 @@ def octants() -> np.ndarray:
 
 
 def octant_probes(n_steps: int, dtype: Any = jnp.float32) -> jax.Array:
-    """(n_steps, 8, 3) probe inputs: trial ``k`` sets the memory state ``octants()[k]`` (channel ``c``
-    pulses at step ``c``), then flips channel ``c`` at step ``(c + 1) n_steps / 4`` (at least ``c + 3``,
-    at most the last step); it ends in the opposite octant, so the 8 trials visit every octant, end in
-    every octant and cross between neighbouring octants 24 times."""
-    x = np.zeros((n_steps, 1 << N_BITS, N_BITS))
+    """(n_steps, 16, 3) probe inputs, two per octant ``k`` (``octants()[k]``). Trial ``k`` builds the
+    octant up one channel at a time: channel ``c`` pulses at step ``(c + 1) n_steps / 4``, so it visits
+    the states before each channel's first pulse (output 0 there), then rests in octant ``k``. Trial
+    ``8 + k`` sets octant ``k`` at once (channel ``c`` pulses at step ``c``), then flips channel ``c``
+    at step ``(c + 1) n_steps / 4`` (at least ``c + 3``) and rests in the opposite octant. So the
+    probes rest in every octant twice and cross between neighbouring octants 24 times. Steps past the
+    last are clipped to it."""
+    x = np.zeros((n_steps, 2 << N_BITS, N_BITS))
     signs = octants()
+    build, flip = slice(0, 1 << N_BITS), slice(1 << N_BITS, 2 << N_BITS)
     for c in range(N_BITS):
-        x[min(c, n_steps - 1), :, c] = signs[:, c]
-        x[min(max((c + 1) * n_steps // 4, c + 3), n_steps - 1), :, c] = -signs[:, c]
+        late = min(max((c + 1) * n_steps // 4, c + 3), n_steps - 1)
+        x[late, build, c] = signs[:, c]
+        x[min(c, n_steps - 1), flip, c] = signs[:, c]
+        x[late, flip, c] = -signs[:, c]
     return jnp.asarray(x, dtype)
