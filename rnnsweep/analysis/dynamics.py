@@ -418,8 +418,8 @@ class Coverage:
 
     @property
     def worst_error(self) -> np.ndarray:
-        """(n,) the largest error of a stable point (NaN where none)."""
-        err = np.where(np.isfinite(self.error), self.error, -np.inf).max(1)
+        """(n,) the largest error of a stable point that reads a memory output within tol (NaN where none)."""
+        err = np.where(self.error < self.tol, self.error, -np.inf).max(1)
         return np.where(np.isfinite(err), err, np.nan)
 
 

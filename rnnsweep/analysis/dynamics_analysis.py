@@ -55,7 +55,7 @@ class FinalPoints:
     # tasks that declare memory outputs (AbstractTask.memory_outputs), -1 / NaN elsewhere:
     memory_covered: np.ndarray  # (*grid,) int16 memory outputs some stable point reads within tol
     stable_on_target: np.ndarray  # (*grid,) int16 stable points that read a memory output within tol
-    memory_error: np.ndarray  # (*grid,) the largest deviation of a stable point's output from its nearest
+    memory_error: np.ndarray  # (*grid,) the largest deviation of an on-target stable point's output from its target
 
 
 def final_points(source: Source, cfg: FinderConfig, flat_cfg: FlatnessConfig, progress: bool,
@@ -340,17 +340,20 @@ def memory_report(study: Study, final: FinalPoints, n_targets: int, tol: float) 
     lines = ["### Memory states", "",
              f"The task declares {n_targets} memory outputs (the flip-flop's sign patterns); a stable fixed point "
              f"reads one if its outputs lie within {tol:g} of it on every output. {full} of {len(networks)} "
-             f"networks have stable points on all {n_targets}.", "",
+             f"networks have stable points on all {n_targets}. Other stable points read none (the flip-flop's: "
+             "0 on a channel, the state before its first pulse); the largest error is that of the stable points "
+             "on target.", "",
              "| network | accuracy | stable | saddle | unstable | memory outputs covered | stable on target | "
-             "largest error |", "|---|---|---|---|---|---|---|---|"]
+             "other stable | largest error |", "|---|---|---|---|---|---|---|---|---|"]
     for ix, row in zip(map(tuple, cells[:40]), networks):
         label = ", ".join(f"{d}={study.coords[d][i]:g}" for d, i in zip(study.dims, ix))
         acc = "-" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
         err = "-" if row["memory_error"] is None else f"{row['memory_error']:.2f}"
         lines.append(f"| {label} | {acc} | {row['stable']} | {row['saddle']} | {row['unstable']} | "
-                     f"{row['memory_covered']} of {n_targets} | {row['stable_on_target']} | {err} |")
+                     f"{row['memory_covered']} of {n_targets} | {row['stable_on_target']} | "
+                     f"{row['stable'] - row['stable_on_target']} | {err} |")
     if len(networks) > 40:
-        lines.append(f"| ... {len(networks) - 40} more (analysis/dynamics in the store) | | | | | | | |")
+        lines.append(f"| ... {len(networks) - 40} more (analysis/dynamics in the store) | | | | | | | | |")
     return networks, lines + [""]
 
 
