@@ -35,7 +35,7 @@ def catalog() -> dict[str, Any]:
                               "inputs": example.n_inputs, "outputs": example.n_outputs, "module": cls.__module__}
     reg_entries = {name: {"doc": _doc(cls), "axis": cls.axis, "settings": settings.describe(cls), "module": cls.__module__}
                    for name, cls in regularizers().items()}
-    analysis_entries = {name: {"doc": cls.description, "requires": list(cls.requires), "default": cls.default,
+    analysis_entries = {name: {"doc": cls.description, "requires": list(cls.requires), "uses": list(cls.uses), "default": cls.default,
                                "options": settings.describe(cls), "module": cls.__module__}
                         for name, cls in analyses().items()}
     conditions = {c.name: {"doc": c.description, "reference": {k: list(v) for k, v in c.reference.items()}}
@@ -69,6 +69,7 @@ def format_catalog(entries: dict[str, Any]) -> str:
     lines += ["", "ANALYSES (rnnsweep analyze --only/--skip NAME)"]
     for name, a in entries["analyses"].items():
         req = f" (requires {', '.join(a['requires'])})" if a["requires"] else ""
+        req += f" (uses {', '.join(a['uses'])} when it runs)" if a["uses"] else ""
         opt_in = "" if a["default"] else " [opt-in: runs only when named]"
         lines += ["", f"  {name}{req}{opt_in}: {a['doc']}"]
         lines += _settings_lines(a["options"])

@@ -159,6 +159,10 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         configured = {"classes": Classes(cell=cell, mechanism=mechanism),
                       "scaling": Scaling(n_boot=args.n_boot, method=args.fits),
                       "learnability": Learnability(n_boot=args.n_boot)}
+        if args.finder_starts is not None:
+            from .analysis.dynamics import FinderConfig
+            from .analysis.dynamics_analysis import Dynamics
+            configured["dynamics"] = Dynamics(finder=FinderConfig(n_initial=args.finder_starts))
         configured = _set_options(configured, args.set or [])
         summary = analyze(args.stores, out, only=_names(args.only), skip=_names(args.skip) or (),
                           also=["dynamics"] if args.dynamics else (), configured=configured, condition=args.condition, progress=not args.quiet)
@@ -404,6 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also run the opt-in 'dynamics' analysis: slow, fixed and ghost points of every finished "
                           "network by class and, with training snapshots ([run] snapshot_every), the SP<->LC switches "
                           "during training")
+    ana.add_argument("--finder-starts", type=int, default=None, metavar="N",
+                     help="initial states per network of the dynamics analysis's fixed-point finder (default 64; "
+                          "more find more of a network's saddles and rarely visited stable points, at a cost "
+                          "proportional to N)")
     ana.add_argument("--condition", help="the paper's condition whose classification rules and fits to follow "
                                          "(default: from the store's model and task), e.g. nopost, post, long_tau, "
                                          "no_memory; see 'rnnsweep list'")

@@ -93,8 +93,8 @@ def test_plan_cli_projects_every_paper_sweep(tmp_path, capsys):
         assert name in proc.stdout
     total = [line for line in proc.stdout.splitlines() if line.startswith("total")][0]
     # the paper's ~81,500 networks, the 48 of the demo and the 120 of analysis_check, and the temporal
-    # superposition sweeps (252 + 63 on a CPU, 3,600 on a GPU)
-    assert int(total.split()[1]) == 81548 + 120 + 252 + 63 + 3600
+    # superposition sweeps (252 + 63 on a CPU, 3,600 on a GPU) and the 8 of the 3-bit flip-flop's
+    assert int(total.split()[1]) == 81548 + 120 + 252 + 63 + 3600 + 8
     from rnnsweep.cli import main
 
     assert main(["plan", "--throughput", str(tmp_path / "missing.json")]) == 2  # the same CLI code, in process

@@ -117,3 +117,26 @@ def test_inspect_draws_the_network_over_training_from_its_snapshots(analysed, tm
     np.testing.assert_array_equal(np.array(history["counts"]), stored)  # the same finder, one network or many
     assert history["switch"] in ("none", "SP->LC", "LC->SP")
     assert (tmp_path / (summary["figures"][0].split("/")[-1])).stat().st_size > 20000
+
+
+def test_dynamics_runs_without_the_classes_and_reports_the_memory_states(tmp_path):
+    # the flip-flop records no reliability curve: no classes, so the counts form one group, and its
+    # memory outputs (the 8 sign patterns) get a table of their own. Two epochs of a 4-neuron network:
+    # the pipeline, not the learning (tests/test_flipflop.py checks the counting on known points)
+    sweep = tmp_path / "ff.toml"
+    sweep.write_text('name = "ff"\nroot_seed = 0\n[model]\nfamily = "leaky_rnn"\nn_neurons = 4\nreadout = "linear"\n'
+                     '[task]\nname = "three_bit_flip_flop"\ntrial_ms = 50.0\nn_trials = 8\n'
+                     '[train]\noptimizer = "adam"\nepochs = "2"\nchunk_epochs = 2\n[grid]\nseed = 2\nlr = [0.01]\n')
+    store = tmp_path / "ff.zarr"
+    assert main(["run", str(sweep), "--store", str(store), "--quiet"]) == 0
+    out = tmp_path / "report"
+    summary = analyze([store], out, only=["dynamics"], progress=False, log=lambda s: None)
+    assert summary["analyses"] == ["dynamics"] and "classes" in summary["skipped"]
+    assert list(summary["dynamics"]["by_class"]) == ["all"]
+    memory = summary["dynamics"]["memory"]
+    assert len(memory) == 2 and all(0 <= row["memory_covered"] <= 8 for row in memory)
+    assert all(row["stable_on_target"] <= row["stable"] and 0 <= row["accuracy"] <= 1 for row in memory)
+    report = (out / "report.md").read_text()
+    assert "### Memory states" in report and "| all | 2 |" in report and "Mechanism over training" not in report
+    group = zarr.open_group(str(store / "ff" / "analysis" / "dynamics"), mode="r")
+    np.testing.assert_array_equal(np.asarray(group["memory_covered"]), [[m["memory_covered"]] for m in memory])

@@ -64,6 +64,9 @@ class Analysis(Settings, abc.ABC):
     name: ClassVar[str]
     description: ClassVar[str]  # one line, for `rnnsweep list`
     requires: ClassVar[tuple[str, ...]] = ()
+    # Analyses run before this one when they apply, whose results it reads when they ran (it runs
+    # without them: ``dynamics`` groups its counts by the ``classes``, a task without classes in one group)
+    uses: ClassVar[tuple[str, ...]] = ()
     # False: an opt-in analysis (costly), run only when named (``--only``, or its own flag such as
     # ``analyze --dynamics``)
     default: ClassVar[bool] = True
@@ -87,7 +90,7 @@ def analyses() -> dict[str, type[Analysis]]:
 
 
 def run_order(selected: list[str]) -> list[str]:
-    """``selected`` and everything they require, requirements first (registration order otherwise)."""
+    """``selected`` and everything they require or use, those first (registration order otherwise)."""
     known = analyses()
     order: list[str] = []
 
@@ -98,7 +101,7 @@ def run_order(selected: list[str]) -> list[str]:
             raise ValueError(f"unknown analysis {name!r} (known: {', '.join(known)})")
         if name in chain:
             raise ValueError(f"analyses require each other in a circle: {' -> '.join(chain + (name,))}")
-        for dep in known[name].requires:
+        for dep in known[name].requires + known[name].uses:
             visit(dep, chain + (name,))
         order.append(name)
 

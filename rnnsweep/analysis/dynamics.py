@@ -50,7 +50,7 @@ import optimistix as optx
 from ..models import AbstractModel
 from ..settings import one_of, positive
 from ..tasks import AbstractTask, Timing
-from .mechanism import probe_trajectory
+from .mechanism import input_trajectory
 
 # point labels, stored as int8 codes (their index); -1 = no point (dropped or a duplicate)
 LABELS = ("stable", "saddle", "unstable", "ghost", "slow")
@@ -309,17 +309,25 @@ def model_field(model: AbstractModel, inputs: tuple[float, ...] | None = None) -
     return _model_field(model, None if inputs is None else tuple(float(x) for x in np.ravel(inputs)))
 
 
-@functools.lru_cache(maxsize=64)
-def _model_field(model: AbstractModel, inputs: tuple[float, ...] | None) -> Field:
+def state_unravel(model: AbstractModel) -> Callable[[jax.Array], Any]:
+    """Flat state vector (D,) -> the model's state pytree of one trial (leaves (1, ...)), in the
+    vector's own dtype (ravel_pytree's inverse would cast to the template's float32)."""
     template = jax.eval_shape(lambda: model.initial_state(jax.random.PRNGKey(0), 1))
     leaves, treedef = jax.tree_util.tree_flatten(template)
     sizes = [int(np.prod(leaf.shape)) for leaf in leaves]
-    unit = time_unit_ms(model)
-    u = np.zeros((1, model.n_inputs)) if inputs is None else np.reshape(inputs, (1, model.n_inputs))
 
-    def unravel(x):  # in x's own dtype (ravel_pytree's inverse would cast to the template's float32)
+    def unravel(x):
         parts = jnp.split(x, np.cumsum(sizes)[:-1])
         return jax.tree_util.tree_unflatten(treedef, [p.reshape(leaf.shape) for p, leaf in zip(parts, leaves)])
+
+    return unravel
+
+
+@functools.lru_cache(maxsize=64)
+def _model_field(model: AbstractModel, inputs: tuple[float, ...] | None) -> Field:
+    unravel = state_unravel(model)
+    unit = time_unit_ms(model)
+    u = np.zeros((1, model.n_inputs)) if inputs is None else np.reshape(inputs, (1, model.n_inputs))
 
     def field(params, x):
         v = model.velocity(params, unravel(x), jnp.asarray(u, x.dtype))
@@ -337,13 +345,13 @@ def flat_states(states: Any) -> jax.Array:
 
 def initial_states(model: AbstractModel, task: AbstractTask, params: dict, timing: Timing,
                    cfg: FinderConfig) -> jax.Array:
-    """``n_initial`` states one network visits (P, D): its noise-free probe of every task condition
-    (:func:`.mechanism.probe_trajectory`), at evenly spaced times, plus jitter. The draws come from
-    ``cfg.seed`` only."""
+    """``n_initial`` states one network visits (P, D): its noise-free probe of the task's
+    :meth:`~rnnsweep.tasks.AbstractTask.finder_probes` (by default the trial of every task condition)
+    continued at zero input (:func:`.mechanism.input_trajectory`), at evenly spaced times, plus
+    jitter. The draws come from ``cfg.seed`` only."""
     n = int(task.n_steps(timing))
     k_probe, k_jitter = jax.random.split(jax.random.PRNGKey(cfg.seed))
-    conditions = tuple(task.conditions().values())
-    states = probe_trajectory(model, task, params, timing, n, cfg.probe_factor * n, k_probe, conditions)
+    states = input_trajectory(model, params, task.finder_probes(timing, k_probe), cfg.probe_factor * n, k_probe)
     flat = flat_states(states)  # (time, conditions, D)
     visited = jnp.swapaxes(flat, 0, 1).reshape(-1, flat.shape[-1])
     pick = np.linspace(0, visited.shape[0] - 1, cfg.n_initial).round().astype(int)
@@ -353,7 +361,8 @@ def initial_states(model: AbstractModel, task: AbstractTask, params: dict, timin
 
 def compiled_starts(model: AbstractModel, task: AbstractTask, timing: Timing, cfg: FinderConfig) -> Callable:
     """The jitted initial states of a batch of networks of one trial length, once per what they depend on."""
-    key = tuple(sorted((k, int(v)) for k, v in timing.items()))
+    # step counts stay integers, the task's cell values (the flip-flop's pulse_prob) floats: int() made them 0
+    key = tuple(sorted((k, np.asarray(v).item()) for k, v in timing.items()))
     return _starts_program(model, task, key, FinderConfig(n_initial=cfg.n_initial, jitter=cfg.jitter,
                                                              probe_factor=cfg.probe_factor, seed=cfg.seed))
 
@@ -374,3 +383,60 @@ def network_points(model: AbstractModel, task: AbstractTask, params: dict[str, n
         x0 = np.concatenate([np.asarray(starts({k: jnp.asarray(v[i:i + size]) for k, v in params.items()}))
                              for i in range(0, n, size)])
     return points_of_field(model_field(model, inputs), params, x0, cfg)
+
+
+# --- what the points read out ------------------------------------------------------------------------
+def point_outputs(model: AbstractModel, params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """The outputs (n, P, O) the networks (``params`` stacked over n) read at flat states ``x`` (n, P, D)
+    (NaN where ``x`` is)."""
+    unravel = state_unravel(model)
+    read = jax.jit(jax.vmap(jax.vmap(lambda p, s: model.read(p, unravel(s))[0], (None, 0))))
+    with jax.enable_x64(True), jax.default_matmul_precision("highest"):
+        out = read({k: jnp.asarray(np.asarray(v, np.float64)) for k, v in params.items()},
+                   jnp.asarray(np.nan_to_num(np.asarray(x, np.float64))))
+        return np.where(np.isnan(x).any(-1, keepdims=True), np.nan, np.asarray(out))
+
+
+@dataclasses.dataclass
+class Coverage:
+    """Which of a task's memory outputs (K, O) the stable fixed points of ``n`` networks read."""
+
+    nearest: np.ndarray  # (n, P) index of the memory output nearest each stable point (-1 elsewhere)
+    error: np.ndarray  # (n, P) max |output - that memory output| over the outputs (NaN elsewhere)
+    covered: np.ndarray  # (n, K) bool: some stable point reads memory output k within tol
+    tol: float
+
+    @property
+    def n_covered(self) -> np.ndarray:
+        """(n,) memory outputs covered per network."""
+        return self.covered.sum(1)
+
+    @property
+    def on_target(self) -> np.ndarray:
+        """(n,) stable points that read a memory output within tol."""
+        return np.sum(self.error < self.tol, axis=1)
+
+    @property
+    def worst_error(self) -> np.ndarray:
+        """(n,) the largest error of a stable point that reads a memory output within tol (NaN where none)."""
+        err = np.where(self.error < self.tol, self.error, -np.inf).max(1)
+        return np.where(np.isfinite(err), err, np.nan)
+
+
+def memory_coverage(outputs: np.ndarray, labels: np.ndarray, targets: np.ndarray, tol: float = 0.5) -> Coverage:
+    """For each stable point (``labels == STABLE``) with outputs ``outputs`` (n, P, O): the nearest of
+    the ``targets`` (K, O) and the largest deviation from it over the outputs; a target is covered
+    when some stable point reads it within ``tol`` on every output. For the flip-flop's targets
+    (+-1, +-1, +-1) and tol <= 1, the covered targets are the output octants (sign patterns) the
+    stable points occupy, counted only where they read close to the target."""
+    targets = np.asarray(targets, float)
+    stable = labels == STABLE
+    dev = np.abs(np.nan_to_num(outputs)[:, :, None, :] - targets[None, None])  # (n, P, K, O)
+    dist = dev.max(-1)
+    nearest = np.where(stable, np.argmin(dist, -1), -1)
+    error = np.where(stable, np.take_along_axis(dist, np.maximum(nearest, 0)[..., None], -1)[..., 0], np.nan)
+    hit = stable & (error < tol)
+    covered = np.zeros((outputs.shape[0], len(targets)), bool)
+    net, point = np.nonzero(hit)
+    covered[net, nearest[net, point]] = True
+    return Coverage(nearest, error, covered, tol)

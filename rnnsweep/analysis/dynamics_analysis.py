@@ -31,7 +31,7 @@ from ..schema import Status
 from . import plots
 from .base import Analysis, Context, Result, register
 from .classify import CLASS_NAMES, LC, SP, Classified
-from .dynamics import LABELS, FinderConfig, network_points
+from .dynamics import LABELS, SADDLE, STABLE, UNSTABLE, FinderConfig, memory_coverage, network_points, point_outputs
 from .latent_flow import FlatnessConfig, is_low_rank, network_flows
 from .mechanism import MechanismConfig, mechanism_measures
 from .study import Source, Study
@@ -52,13 +52,20 @@ class FinalPoints:
     manifold_dim: np.ndarray  # (*grid,) int16
     flatness: np.ndarray  # (*grid,) rank-1 networks only
     slowest_point: np.ndarray  # (*grid, state) the slowest point's state
+    # tasks that declare memory outputs (AbstractTask.memory_outputs), -1 / NaN elsewhere:
+    memory_covered: np.ndarray  # (*grid,) int16 memory outputs some stable point reads within tol
+    stable_on_target: np.ndarray  # (*grid,) int16 stable points that read a memory output within tol
+    memory_error: np.ndarray  # (*grid,) the largest deviation of an on-target stable point's output from its target
 
 
-def final_points(source: Source, cfg: FinderConfig, flat_cfg: FlatnessConfig, progress: bool) -> FinalPoints:
+def final_points(source: Source, cfg: FinderConfig, flat_cfg: FlatnessConfig, progress: bool,
+                 memory_tol: float = 0.5) -> FinalPoints:
     shape = source.status.shape
     n_state = source.model.state_size()  # floats of state per trial: the finder's flat state vectors
     out = FinalPoints(np.full(shape + (len(LABELS),), -1, np.int16), np.full(shape, np.nan),
-                      np.full(shape, -1, np.int16), np.full(shape, np.nan), np.full(shape + (n_state,), np.nan))
+                      np.full(shape, -1, np.int16), np.full(shape, np.nan), np.full(shape + (n_state,), np.nan),
+                      np.full(shape, -1, np.int16), np.full(shape, -1, np.int16), np.full(shape, np.nan))
+    targets = source.task.memory_outputs()
     cells = [tuple(ix) for ix in np.argwhere(source.status == Status.DONE)]
     rank1 = is_low_rank(source.model) and getattr(source.model, "rank", None) == 1
     for timing, members in tqdm(source.by_timing(cells), desc=f"fixed points {source.name}",
@@ -72,6 +79,10 @@ def final_points(source: Source, cfg: FinderConfig, flat_cfg: FlatnessConfig, pr
         out.slowest_point[sel] = pts.slowest_x()
         if rank1:
             out.flatness[sel] = network_flows(source.model, params, flat_cfg)[2]
+        if targets is not None:
+            cover = memory_coverage(point_outputs(source.model, params, pts.x), pts.labels, targets, memory_tol)
+            out.memory_covered[sel], out.stable_on_target[sel] = cover.n_covered, cover.on_target
+            out.memory_error[sel] = cover.worst_error
     return out
 
 
@@ -169,13 +180,14 @@ class Dynamics(Analysis):
     description: ClassVar[str] = ("slow, fixed and ghost points of every finished network, counted by class; with "
                                   "training snapshots, the mechanism at every snapshot and the SP<->LC switch epochs "
                                   "against the loss jumps (opt-in: analyze --dynamics)")
-    requires: ClassVar[tuple[str, ...]] = ("classes",)
+    uses: ClassVar[tuple[str, ...]] = ("classes",)  # counts by class; one group where the task has no classes
     default: ClassVar[bool] = False
 
     finder: FinderConfig = FinderConfig()
     flatness: FlatnessConfig = FlatnessConfig()
     switches: SwitchConfig | None = None  # None: the learn and index thresholds of the study's rules
     snapshots: bool = True  # analyse the training snapshots when the store has them
+    memory_tol: float = 0.5  # a stable point reads a task's memory output if within this on every output
 
     @classmethod
     def applies(cls, study: Study) -> str | None:
@@ -184,10 +196,13 @@ class Dynamics(Analysis):
         return None
 
     def run(self, study: Study, results: dict[str, Result], ctx: Context) -> Result:
-        classified: Classified = results["classes"].value
+        classified: Classified | None = results["classes"].value if "classes" in results else None
+        # without the classes (a task with no reliability curve, e.g. the flip-flop): every network in one group
+        classes, names = ((classified.classes, CLASS_NAMES) if classified is not None
+                          else (np.zeros(study.status.shape, np.int8), ("all",)))
         rules = study.condition.rules
         switches = self.switches or SwitchConfig.from_rules(rules)
-        finals = [final_points(s, self.finder, self.flatness, ctx.progress) for s in study.sources]
+        finals = [final_points(s, self.finder, self.flatness, ctx.progress, self.memory_tol) for s in study.sources]
         final = FinalPoints(*(study.join([getattr(f, field.name) for f in finals])
                               for field in dataclasses.fields(FinalPoints)))
         cell_arrays: dict[str, np.ndarray] = {"point_counts": final.counts, "slowest_q": final.slowest_q,
@@ -195,7 +210,11 @@ class Dynamics(Analysis):
         rank1 = bool(np.isfinite(final.flatness).any())
         if rank1:
             cell_arrays["flatness"] = final.flatness
-        by_class = class_table(classified.classes, final)
+        targets = study.task.memory_outputs()
+        if targets is not None:
+            cell_arrays.update({"memory_covered": final.memory_covered, "stable_on_target": final.stable_on_target,
+                                "memory_error": final.memory_error})
+        by_class = class_table(classes, final, names)
         report = ["## Dynamics", "", "Slow, fixed and ghost points of every finished network at zero input "
                   f"(finder: {self.finder.n_initial} starts per network, fixed if q < {self.finder.fixed_q:g}, slow "
                   f"if q < {self.finder.slow_q:g}, eigenvalues |lambda| < {self.finder.zero_eig:g} count as zero; "
@@ -203,15 +222,25 @@ class Dynamics(Analysis):
         report += class_table_lines(by_class)
         figures = plots.save(points_figure(by_class, study.name), ctx.out, "dynamics_points")
         if rank1:
-            figures += plots.save(flatness_figure(classified.classes, final.flatness, study.name), ctx.out,
+            figures += plots.save(flatness_figure(classes, final.flatness, study.name, names), ctx.out,
                                   "latent_flatness")
-            report += flatness_lines(classified.classes, final.flatness)
+            report += flatness_lines(classes, final.flatness, names)
         summary: dict[str, Any] = {"dynamics": {"by_class": by_class, "finder": dataclasses.asdict(self.finder)}}
+        if targets is not None:
+            networks, lines = memory_report(study, final, len(targets), self.memory_tol)
+            report += lines
+            summary["dynamics"]["memory"] = networks
         # the label axis as codes (zarr v3 has no stable string type); the names are the attribute "labels"
         coords = {"label": np.arange(len(LABELS), dtype=np.int8)}
-        mechanism = MechanismConfig(**results["classes"].attrs["mechanism"])  # the index the classes used
-        histories = [snapshot_history(s, mechanism, self.finder, switches, ctx.progress) if self.snapshots
-                     else None for s in study.sources]
+        if classified is None:
+            histories = []
+            report += ["The mechanism over training is not followed: it needs the classes analysis, which did not "
+                       "run.", ""] if self.snapshots and any(store.snapshot_epochs(s.group()).size
+                                                            for s in study.sources) else []
+        else:
+            mechanism = MechanismConfig(**results["classes"].attrs["mechanism"])  # the index the classes used
+            histories = [snapshot_history(s, mechanism, self.finder, switches, ctx.progress) if self.snapshots
+                         else None for s in study.sources]
         if all(h is not None for h in histories) and histories:
             epochs = histories[0].epochs
             if any(not np.array_equal(h.epochs, epochs) for h in histories):
@@ -227,7 +256,7 @@ class Dynamics(Analysis):
             switch_summary, lines = switch_report(events, classified, study, epochs)
             report += lines
             summary["dynamics"]["switches"] = switch_summary
-        else:
+        elif classified is not None:
             report += ["No training snapshots in the store: set `[run] snapshot_every` to follow the mechanism "
                        "through training.", ""]
         dims = {"point_counts": ("label",), "slowest_point": ("state",), "snapshot_mechanism_index": ("snapshot",),
@@ -239,12 +268,14 @@ class Dynamics(Analysis):
                       summary=summary, report=report, figures=figures)
 
 
-def class_table(classes: np.ndarray, final: FinalPoints) -> dict[str, dict[str, Any]]:
-    """Per class with analysed networks: how many, the mean count of each label, the share with at
-    least one point of each label, the median slowest q and slow-manifold dimension."""
+def class_table(classes: np.ndarray, final: FinalPoints,
+                names: tuple[str, ...] = CLASS_NAMES) -> dict[str, dict[str, Any]]:
+    """Per class (``names`` of the codes in ``classes``) with analysed networks: how many, the mean count
+    of each label, the share with at least one point of each label, the median slowest q and
+    slow-manifold dimension."""
     table = {}
     analysed = final.counts[..., 0] >= 0
-    for code, name in enumerate(CLASS_NAMES):
+    for code, name in enumerate(names):
         sel = analysed & (classes == code)
         if not sel.any():
             continue
@@ -272,14 +303,58 @@ def class_table_lines(table: dict[str, dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
-def flatness_lines(classes: np.ndarray, flatness: np.ndarray) -> list[str]:
+def flatness_lines(classes: np.ndarray, flatness: np.ndarray, names: tuple[str, ...] = CLASS_NAMES) -> list[str]:
     lines = ["Rank-1 latent flow flatness (length of kappa in [-3, 3] with |kappa'| < 0.2 and |dkappa'/dkappa| < 0.2):",
              ""]
-    for code, name in enumerate(CLASS_NAMES):
+    for code, name in enumerate(names):
         sel = (classes == code) & np.isfinite(flatness)
         if sel.any():
             lines.append(f"* {name}: median {np.median(flatness[sel]):.2f} over {int(sel.sum())} networks")
     return lines + [""]
+
+
+def final_metric(source: Source, name: str) -> np.ndarray:
+    """(*grid) each cell's last recorded value of the curve ``name`` (NaN where it has none)."""
+    curve = np.asarray(source.read(name), float)
+    last = np.where(np.isfinite(curve), np.arange(curve.shape[-1]), -1).max(-1)
+    value = np.take_along_axis(curve, np.maximum(last, 0)[..., None], -1)[..., 0]
+    return np.where(last >= 0, value, np.nan)
+
+
+def memory_report(study: Study, final: FinalPoints, n_targets: int, tol: float) -> tuple[list[dict[str, Any]], list[str]]:
+    """Per analysed network: its final accuracy (if the task records one), its stable points, saddles
+    and unstable points, and how many of the task's memory outputs its stable points read."""
+    accuracy = (study.join([final_metric(s, "accuracy") for s in study.sources])
+                if all("accuracy" in s.metric_names for s in study.sources) else None)
+    cells = np.argwhere(final.counts[..., 0] >= 0)
+    networks = []
+    for ix in map(tuple, cells):
+        row = {**{d: float(study.coords[d][i]) for d, i in zip(study.dims, ix)},
+               "accuracy": None if accuracy is None else float(accuracy[ix]),
+               "stable": int(final.counts[ix][STABLE]), "saddle": int(final.counts[ix][SADDLE]),
+               "unstable": int(final.counts[ix][UNSTABLE]), "memory_covered": int(final.memory_covered[ix]),
+               "stable_on_target": int(final.stable_on_target[ix]),
+               "memory_error": None if np.isnan(final.memory_error[ix]) else float(final.memory_error[ix])}
+        networks.append(row)
+    full = sum(r["memory_covered"] == n_targets for r in networks)
+    lines = ["### Memory states", "",
+             f"The task declares {n_targets} memory outputs (the flip-flop's sign patterns); a stable fixed point "
+             f"reads one if its outputs lie within {tol:g} of it on every output. {full} of {len(networks)} "
+             f"networks have stable points on all {n_targets}. Other stable points read none (the flip-flop's: "
+             "0 on a channel, the state before its first pulse); the largest error is that of the stable points "
+             "on target.", "",
+             "| network | accuracy | stable | saddle | unstable | memory outputs covered | stable on target | "
+             "other stable | largest error |", "|---|---|---|---|---|---|---|---|---|"]
+    for ix, row in zip(map(tuple, cells[:40]), networks):
+        label = ", ".join(f"{d}={study.coords[d][i]:g}" for d, i in zip(study.dims, ix))
+        acc = "-" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
+        err = "-" if row["memory_error"] is None else f"{row['memory_error']:.2f}"
+        lines.append(f"| {label} | {acc} | {row['stable']} | {row['saddle']} | {row['unstable']} | "
+                     f"{row['memory_covered']} of {n_targets} | {row['stable_on_target']} | "
+                     f"{row['stable'] - row['stable_on_target']} | {err} |")
+    if len(networks) > 40:
+        lines.append(f"| ... {len(networks) - 40} more (analysis/dynamics in the store) | | | | | | | | |")
+    return networks, lines + [""]
 
 
 def switch_report(events: dict[str, np.ndarray], classified: Classified, study: Study,
@@ -333,10 +408,11 @@ def points_figure(table: dict[str, dict[str, Any]], name: str) -> plt.Figure:
     return fig
 
 
-def flatness_figure(classes: np.ndarray, flatness: np.ndarray, name: str) -> plt.Figure:
+def flatness_figure(classes: np.ndarray, flatness: np.ndarray, name: str,
+                    names: tuple[str, ...] = CLASS_NAMES) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     bins = np.linspace(0, 6, 25)
-    for code, cls in enumerate(CLASS_NAMES):
+    for code, cls in enumerate(names):
         sel = (classes == code) & np.isfinite(flatness)
         if sel.any():
             ax.hist(flatness[sel], bins=bins, alpha=0.6, label=f"{cls} (n={int(sel.sum())})")

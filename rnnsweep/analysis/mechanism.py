@@ -146,13 +146,20 @@ def probe_trajectory(model: AbstractModel, task: AbstractTask, params, timing: T
     :func:`probe_run` describes."""
     if trials is None:
         trials = (next(iter(task.conditions().values())),)
-    k_state, k_noise = jax.random.split(key) if noise else (key, None)
     batch = task.trials(timing, int(task.n_steps(timing)), key)
-    picked = batch.inputs[:n_steps, jnp.array(trials)]
-    inputs = jnp.zeros((length, len(trials), task.n_inputs)).at[:n_steps].set(picked)
-    state0 = jax.tree_util.tree_map(lambda x: jnp.repeat(x, len(trials), axis=0), model.initial_state(k_state, 1))
-    drawn = model.sample_noise(k_noise, length, len(trials)) if noise else None
-    return model.scan(model.prepare(params), state0, model.drive(params, inputs, drawn))
+    return input_trajectory(model, params, batch.inputs[:n_steps, jnp.array(trials)], length, key, noise)
+
+
+def input_trajectory(model: AbstractModel, params, inputs: jax.Array, length: int, key, noise: bool = False):
+    """The model's full states (leaves (time, trials, ...)) before each update, driven by ``inputs``
+    (T, B, I) and then zero input, ``length`` steps in all, from one initial state drawn from ``key``
+    (with the model's own noise when ``noise``)."""
+    n_steps, n_trials = inputs.shape[:2]
+    k_state, k_noise = jax.random.split(key) if noise else (key, None)
+    padded = jnp.zeros((length, n_trials, inputs.shape[2])).at[:n_steps].set(inputs)
+    state0 = jax.tree_util.tree_map(lambda x: jnp.repeat(x, n_trials, axis=0), model.initial_state(k_state, 1))
+    drawn = model.sample_noise(k_noise, length, n_trials) if noise else None
+    return model.scan(model.prepare(params), state0, model.drive(params, padded, drawn))
 
 
 def probe_states(model: AbstractModel, task: AbstractTask, params, timing: Timing, cfg: MechanismConfig,

@@ -134,6 +134,22 @@ class AbstractTask(Settings, abc.ABC):
         """Labelled trials of the batch that the analysis probes and draws (the first one is the
         mechanism index's probe), e.g. ``{"cue A": 0, "cue B": 64}``."""
 
+    # --- what the fixed-point finder probes (rnnsweep.analysis.dynamics); the defaults serve tasks whose
+    # memory is held at zero input and whose conditions visit every memory state (DCD's two cues) ---
+    def finder_probes(self, timing: Timing, key: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
+        """Inputs (T, B, I) of the probe trials (T = the trial's steps) whose visited states, continued
+        at zero input, seed the fixed-point finder: by default the trial of every :meth:`conditions`
+        of the batch drawn from ``key``. A task whose conditions do not visit every memory state (the
+        flip-flop's: two random trials) gives its own."""
+        n = int(self.n_steps(timing))
+        return self.trials(timing, n, key, dtype).inputs[:n, jnp.array(tuple(self.conditions().values()))]
+
+    def memory_outputs(self) -> np.ndarray | None:
+        """(K, O) the outputs the network's memory states should read (the flip-flop's 8 sign patterns
+        (+-1, +-1, +-1)): the dynamics analysis reports which of them the stable fixed points read.
+        None (the default): the task declares none."""
+        return None
+
     # --- shared machinery (not overridden) ----------------------------------------------------
     def validate(self) -> None:
         """Check the settings; the durations are checked per cell by :meth:`timing` (a grid axis

@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..metrics import weighted_mse
 from ..models.noise import hash_bits
@@ -125,3 +126,37 @@ class ThreeBitFlipFlop(AbstractTask):
 
     def conditions(self) -> dict[str, int]:
         return {"trial 0": 0, "trial 1": 1}
+
+    def finder_probes(self, timing: Timing, key: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
+        """Sixteen deterministic probes (``key`` unused) that visit every memory state, every flip
+        between neighbouring ones and the states before a channel's first pulse: :func:`octant_probes`."""
+        return octant_probes(int(self.n_steps(timing)), dtype)
+
+    def memory_outputs(self) -> np.ndarray:
+        """The 8 sign patterns (+-1, +-1, +-1), in the order of :func:`octants`."""
+        return octants()
+
+
+def octants() -> np.ndarray:
+    """(8, 3) the sign patterns: row ``k`` has -1 on channel ``c`` where bit ``c`` of ``k`` is set."""
+    k = np.arange(1 << N_BITS)
+    return np.where((k[:, None] >> np.arange(N_BITS)) & 1, -1.0, 1.0)
+
+
+def octant_probes(n_steps: int, dtype: Any = jnp.float32) -> jax.Array:
+    """(n_steps, 16, 3) probe inputs, two per octant ``k`` (``octants()[k]``). Trial ``k`` builds the
+    octant up one channel at a time: channel ``c`` pulses at step ``(c + 1) n_steps / 4``, so it visits
+    the states before each channel's first pulse (output 0 there), then rests in octant ``k``. Trial
+    ``8 + k`` sets octant ``k`` at once (channel ``c`` pulses at step ``c``), then flips channel ``c``
+    at step ``(c + 1) n_steps / 4`` (at least ``c + 3``) and rests in the opposite octant. So the
+    probes rest in every octant twice and cross between neighbouring octants 24 times. Steps past the
+    last are clipped to it."""
+    x = np.zeros((n_steps, 2 << N_BITS, N_BITS))
+    signs = octants()
+    build, flip = slice(0, 1 << N_BITS), slice(1 << N_BITS, 2 << N_BITS)
+    for c in range(N_BITS):
+        late = min(max((c + 1) * n_steps // 4, c + 3), n_steps - 1)
+        x[late, build, c] = signs[:, c]
+        x[min(c, n_steps - 1), flip, c] = signs[:, c]
+        x[late, flip, c] = -signs[:, c]
+    return jnp.asarray(x, dtype)
