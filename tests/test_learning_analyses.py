@@ -49,6 +49,8 @@ def test_wilson_interval_known_values():
     lo, hi = wilson(5, 5)
     assert hi == 1.0 and lo == pytest.approx(5 / (5 + Z**2))
     assert all(math.isnan(v) for v in wilson(0, 0))
+    # exactly 0 and 1 at the ends for every n (rounding gave 1e-17 and 1 - 1e-16: negative error bars)
+    assert all(wilson(0, n)[0] == 0.0 and wilson(n, n)[1] == 1.0 for n in range(1, 60))
 
 
 def test_kaplan_meier_median_counts_censored_networks_as_at_risk():

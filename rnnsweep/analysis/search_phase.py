@@ -86,7 +86,8 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return float(max(centre - half, 0.0)), float(min(centre + half, 1.0))
+    # exactly 0 and 1 at the ends (rounding left 1e-17 and 1 - 1e-16, negative error bars)
+    return (0.0 if k == 0 else float(max(centre - half, 0.0))), (1.0 if k == n else float(min(centre + half, 1.0)))
 
 
 def kaplan_meier_median(times: np.ndarray, observed: np.ndarray) -> float:
@@ -258,10 +259,10 @@ def length_figure(stats: dict[str, np.ndarray], grid_dims: list[str], coords: di
     for k, (label, sel) in enumerate(_lines(grid_dims, coords, axis)):
         get = lambda s: np.atleast_1d(stats[s][sel]).astype(float)  # noqa: E731
         med, q25, q75 = get("median_length"), get("q25_length"), get("q75_length")
-        ax0.errorbar(x, med, yerr=np.nan_to_num([med - q25, q75 - med]), marker="o", ms=4, capsize=3,
+        ax0.errorbar(x, med, yerr=np.clip(np.nan_to_num([med - q25, q75 - med]), 0, None), marker="o", ms=4, capsize=3,
                      color=f"C{k}", label=label)
         frac, lo, hi = get("fraction_left"), get("wilson_lo"), get("wilson_hi")
-        ax1.errorbar(x, frac, yerr=np.nan_to_num([frac - lo, hi - frac]), marker="o", ms=4, capsize=3,
+        ax1.errorbar(x, frac, yerr=np.clip(np.nan_to_num([frac - lo, hi - frac]), 0, None), marker="o", ms=4, capsize=3,
                      color=f"C{k}", label=label)
         labelled = labelled or bool(label)
     for ax in (ax0, ax1):
