@@ -80,6 +80,9 @@ class LowRankRNN(AbstractLeakyRNN):
             if not self.confidence > 0:
                 raise ValueError(f"model.confidence: the latent readout needs a gain c > 0 (the reference's 10), "
                                  f"got {self.confidence!r}")
+            if self.confidence_epoch > 0 and not self.lowered_confidence > 0:
+                raise ValueError(f"model.lowered_confidence: the latent readout needs a gain c > 0 from "
+                                 f"confidence_epoch on, got {self.lowered_confidence!r}")
 
     def init(self, key: jax.Array, dtype: Any = jnp.float32, **cell_args: Any) -> Params:
         params = super().init(key, dtype, **cell_args)
