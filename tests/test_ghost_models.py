@@ -142,8 +142,6 @@ def test_confidence_gradient_is_the_plain_readouts_at_the_projected_weights():
     ('family = "leaky_rnn"\ninit_gain = -1.0\n', "model.init_gain: must be a non-negative number"),
     ('family = "lowrank_rnn"\nreadout_from = "latent"\n', "model.confidence: the latent readout needs a gain c > 0"),
     ('family = "lowrank_rnn"\nreadout_from = "kappa"\n', "model.readout_from: must be one of"),
-    ('family = "lowrank_rnn"\nreadout_from = "latent"\nconfidence = 10.0\nconfidence_epoch = 5\n',
-     "model.lowered_confidence: the latent readout needs a gain c > 0 from confidence_epoch on"),
     ('family = "lowrank_rnn"\nn_neurons = 4\n[grid]\nseed = 1\nrank = [1, 5]\n', "grid.rank: must be an integer in"),
     ('family = "lowrank_rnn"\n[grid]\nseed = 1\nrank = [1, 1.5]\n', "grid.rank: values must be whole numbers"),
     ('family = "leaky_rnn"\nreadout_norm = "l1"\n[grid]\nseed = 1\nlowered_confidence = [0.5, 1.0]\n',

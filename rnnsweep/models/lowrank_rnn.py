@@ -18,8 +18,8 @@ with a fixed gain, as the reference's rank-1 networks (Figure6/code/A, Figure8/c
 
 with no trainable readout weights, one output and ``c`` the output confidence (the reference's 10),
 following the schedule of :mod:`.leaky_rate` (``confidence``, lowered to ``lowered_confidence`` from
-``confidence_epoch``): the parameter ``confidence`` holds it, set at the start of every epoch and
-never moved by the optimiser. (The reference reads ``kappa`` after each update, rnnsweep before it,
+``confidence_epoch``; a lowered confidence of 0 is a gain of 0 here, a constant output 1/2): the
+parameter ``confidence`` holds it, set at the start of every epoch and never moved by the optimiser. (The reference reads ``kappa`` after each update, rnnsweep before it,
 as every family.)
 """
 
@@ -80,9 +80,6 @@ class LowRankRNN(AbstractLeakyRNN):
             if not self.confidence > 0:
                 raise ValueError(f"model.confidence: the latent readout needs a gain c > 0 (the reference's 10), "
                                  f"got {self.confidence!r}")
-            if self.confidence_epoch > 0 and not self.lowered_confidence > 0:
-                raise ValueError(f"model.lowered_confidence: the latent readout needs a gain c > 0 from "
-                                 f"confidence_epoch on, got {self.lowered_confidence!r}")
 
     def init(self, key: jax.Array, dtype: Any = jnp.float32, **cell_args: Any) -> Params:
         params = super().init(key, dtype, **cell_args)
