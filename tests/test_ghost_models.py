@@ -36,7 +36,7 @@ def test_rank_n_reproduces_the_full_rank_network_for_the_same_matrix():
     params["W_rec"] = w
     low_params = {k: v for k, v in params.items() if k != "W_rec"}
     low_params.update(m=w, n=jnp.eye(N))  # m n^T = W
-    inputs = jax.random.normal(jax.random.PRNGKey(1), (20, 3, 1))
+    inputs = jax.random.normal(jax.random.PRNGKey(1), (8, 3, 1))
     state0 = full.initial_state(jax.random.PRNGKey(2), 3)
     r_full, o_full = jax.jit(full.run)(params, inputs, None, state0)
     r_low, o_low = jax.jit(low.run)(low_params, inputs, None, state0)
@@ -129,7 +129,7 @@ def test_confidence_gradient_is_the_plain_readouts_at_the_projected_weights():
                       data_key=jax.random.PRNGKey(1), model_args={k: jnp.float32(v) for k, v in net.cell_args({}).items()})
     params = net.init(hyper.init_key)
     projected = net.constrain(params, jnp.int32(0), **hyper.model_args)
-    grad_plain = jax.grad(lambda p: Trainer(plain, task, TrainConfig()).epoch_loss(p, hyper, jnp.int32(0), 4)[0])(projected)
+    grad_plain = jax.jit(jax.grad(lambda p: Trainer(plain, task, TrainConfig()).epoch_loss(p, hyper, jnp.int32(0), 4)[0]))(projected)
     trainer = Trainer(net, task, TrainConfig(optimizer="sgd", momentum=0.0, weight_decay=0.0))
     state, _ = jax.jit(lambda h: trainer.train_cell(h, n_steps_max=4, n_epochs_max=1))(hyper)
     for k in params:  # one SGD step from the projected weights along the plain readout's gradient

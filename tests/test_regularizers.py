@@ -4,7 +4,6 @@ every strength), and the sweep file's [regularize] tables and strength axes."""
 
 from __future__ import annotations
 
-import functools
 import textwrap
 
 import jax
@@ -76,7 +75,6 @@ SWEEP = textwrap.dedent("""
 """)
 
 
-@functools.lru_cache(maxsize=None)  # the plain sweep's runs serve both regularisers' tests
 def _trained(text: str):
     sweep = parse_sweep(text)
     trainer = Trainer(sweep.model, sweep.task, sweep.train, sweep.regularizers)
@@ -87,7 +85,6 @@ def _trained(text: str):
     return sweep, run, state, curves, hyper
 
 
-@functools.lru_cache(maxsize=None)
 def _epoch_gradient(text: str):
     """Loss and gradient of the first cell's first epoch, vmapped over the cells as in a block."""
     sweep = parse_sweep(text)
@@ -101,30 +98,35 @@ def _epoch_gradient(text: str):
     return jax.jit(jax.vmap(one))(jax.tree_util.tree_map(jnp.asarray, cell_hypers(sweep, cells)))
 
 
-@pytest.mark.parametrize("name", ["tcr", "mar"])
-def test_zero_strength_is_no_regulariser_and_one_program_serves_every_strength(name):
-    regularised = SWEEP + f"[regularize.{name}]\nn_units = 3\n"
+def test_zero_strength_is_no_regulariser_and_one_program_serves_every_strength():
+    both = SWEEP + "[regularize.tcr]\nn_units = 3\n[regularize.mar]\nn_units = 3\n"
     # an epoch's loss and gradient at strength 0: bit for bit those without the regulariser
-    (loss0, grads0), (loss1, grads1) = _epoch_gradient(SWEEP), _epoch_gradient(regularised)
-    np.testing.assert_array_equal(np.asarray(loss1), np.asarray(loss0))
-    for k in grads0:
-        np.testing.assert_array_equal(np.asarray(grads1[k]), np.asarray(grads0[k]), err_msg=k)
+    loss0, grads0 = _epoch_gradient(SWEEP)
+    for name in ("tcr", "mar"):
+        loss1, grads1 = _epoch_gradient(SWEEP + f"[regularize.{name}]\nn_units = 3\n")
+        np.testing.assert_array_equal(np.asarray(loss1), np.asarray(loss0), err_msg=name)
+        for k in grads0:
+            np.testing.assert_array_equal(np.asarray(grads1[k]), np.asarray(grads0[k]), err_msg=f"{name} {k}")
     # over epochs, to float rounding: XLA fuses the epoch loop's body differently once the program
-    # holds the (zero) penalty, which moved a few elements by 1 ulp after 3 epochs (MAR, this CPU)
+    # holds the (zero) penalties, which moved a few elements by 1 ulp after 3 epochs (MAR, this CPU)
     _, _, plain, plain_curves, _ = _trained(SWEEP)
-    sweep, run, zero, zero_curves, hyper = _trained(regularised)
+    sweep, run, zero, zero_curves, hyper = _trained(both)
+    assert [r.name for r in sweep.regularizers] == ["tcr", "mar"]
     for k in plain.params:
         np.testing.assert_allclose(np.asarray(zero.params[k]), np.asarray(plain.params[k]), rtol=1e-5, atol=1e-7,
                                    err_msg=k)
     np.testing.assert_allclose(np.asarray(zero_curves), np.asarray(plain_curves), rtol=1e-5)
-    # the same compiled program with another strength: different results, no new compilation
-    strong = hyper._replace(strengths={name: np.full(2, 0.5, np.float32)})
-    state, curves = run(jax.tree_util.tree_map(jnp.asarray, strong))
+    # the same compiled program with another strength of either: different results, no new compilation
+    for name in ("tcr", "mar"):
+        strengths = {n: np.full(2, 0.5 if n == name else 0.0, np.float32) for n in ("tcr", "mar")}
+        state, curves = run(jax.tree_util.tree_map(jnp.asarray, hyper._replace(strengths=strengths)))
+        assert not np.allclose(np.asarray(state.params["A"]), np.asarray(plain.params["A"])), name
+        assert np.all(np.asarray(curves)[:, 0, 0] > np.asarray(plain_curves)[:, 0, 0]), name  # the penalty is in the loss
     assert run._cache_size() == 1
-    assert not np.allclose(np.asarray(state.params["A"]), np.asarray(plain.params["A"]))
-    assert np.all(np.asarray(curves)[:, 0, 0] > np.asarray(plain_curves)[:, 0, 0])  # the penalty is in the loss
-    # a strength axis in the grid: each cell gets its coordinate
-    axis = {"tcr": "lambda_tcr", "mar": "lambda_mar"}[name]
+
+
+@pytest.mark.parametrize("name, axis", [("tcr", "lambda_tcr"), ("mar", "lambda_mar")])
+def test_a_strength_axis_gives_each_cell_its_coordinate(name, axis):
     grid_sweep = parse_sweep(SWEEP + f"{axis} = [0.0, 0.5]\n")
     assert [r.name for r in grid_sweep.regularizers] == [name]
     strengths = cell_hypers(grid_sweep, grid_sweep.cells()).strengths[name]
