@@ -103,6 +103,7 @@ def test_plan_cli_projects_every_paper_sweep(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # 20 s: run_benchmarks itself is tested above; this is its command line and the torch worker
 def test_bench_cli_runs_and_handles_the_torch_baseline(tmp_path):
     proc = run_cli("bench", "--steps", "16", "--sizes", "1", "--min-time", "0.05", "--torch", "--peak-sizes", "256",
                    "--out", tmp_path / "b", cwd=tmp_path)

@@ -100,28 +100,21 @@ def _epoch_gradient(text: str):
 
 def test_zero_strength_is_no_regulariser_and_one_program_serves_every_strength():
     both = SWEEP + "[regularize.tcr]\nn_units = 3\n[regularize.mar]\nn_units = 3\n"
-    # an epoch's loss and gradient at strength 0: bit for bit those without the regulariser
-    loss0, grads0 = _epoch_gradient(SWEEP)
-    for name in ("tcr", "mar"):
-        loss1, grads1 = _epoch_gradient(SWEEP + f"[regularize.{name}]\nn_units = 3\n")
-        np.testing.assert_array_equal(np.asarray(loss1), np.asarray(loss0), err_msg=name)
-        for k in grads0:
-            np.testing.assert_array_equal(np.asarray(grads1[k]), np.asarray(grads0[k]), err_msg=f"{name} {k}")
-    # over epochs, to float rounding: XLA fuses the epoch loop's body differently once the program
-    # holds the (zero) penalties, which moved a few elements by 1 ulp after 3 epochs (MAR, this CPU)
-    _, _, plain, plain_curves, _ = _trained(SWEEP)
+    # an epoch's loss and gradient at strength 0: bit for bit those without the regularisers. (Over many
+    # epochs, to float rounding only: XLA fuses the epoch loop's body differently once the program holds
+    # the zero penalties, which moved a few elements by 1 ulp after 3 epochs with MAR on this CPU.)
+    (loss0, grads0), (loss1, grads1) = _epoch_gradient(SWEEP), _epoch_gradient(both)
+    np.testing.assert_array_equal(np.asarray(loss1), np.asarray(loss0))
+    for k in grads0:
+        np.testing.assert_array_equal(np.asarray(grads1[k]), np.asarray(grads0[k]), err_msg=k)
+    # one compiled program for every strength of either: each changes the results, none compiles again
     sweep, run, zero, zero_curves, hyper = _trained(both)
     assert [r.name for r in sweep.regularizers] == ["tcr", "mar"]
-    for k in plain.params:
-        np.testing.assert_allclose(np.asarray(zero.params[k]), np.asarray(plain.params[k]), rtol=1e-5, atol=1e-7,
-                                   err_msg=k)
-    np.testing.assert_allclose(np.asarray(zero_curves), np.asarray(plain_curves), rtol=1e-5)
-    # the same compiled program with another strength of either: different results, no new compilation
     for name in ("tcr", "mar"):
         strengths = {n: np.full(2, 0.5 if n == name else 0.0, np.float32) for n in ("tcr", "mar")}
         state, curves = run(jax.tree_util.tree_map(jnp.asarray, hyper._replace(strengths=strengths)))
-        assert not np.allclose(np.asarray(state.params["A"]), np.asarray(plain.params["A"])), name
-        assert np.all(np.asarray(curves)[:, 0, 0] > np.asarray(plain_curves)[:, 0, 0]), name  # the penalty is in the loss
+        assert not np.allclose(np.asarray(state.params["A"]), np.asarray(zero.params["A"])), name
+        assert np.all(np.asarray(curves)[:, 0, 0] > np.asarray(zero_curves)[:, 0, 0]), name  # the penalty is in the loss
     assert run._cache_size() == 1
 
 
