@@ -74,13 +74,13 @@ class AbstractLeakyRNN(AbstractModel):
     # kernel launches and loop round trips on a GPU); equal to float rounding (XLA fuses the unrolled
     # body differently).
     scan_unroll: int = 1
-    # What stores written before these settings existed (or before their defaults changed, for a store
-    # that did not record them) were trained with.
     # The output confidence (module docstring): "l1" projects the readout onto ||W_out[o]||_1 = c.
     readout_norm: str = "none"
     confidence: float = 0.0  # c from the first epoch (0: no projection)
     lowered_confidence: float = 0.0  # c from confidence_epoch on (0: no projection)
     confidence_epoch: int = 0  # the epoch from which c is lowered_confidence (0: never)
+    # What stores written before these settings existed (or before their defaults changed, for a store
+    # that did not record them) were trained with.
     settings_added: ClassVar[dict[str, Any]] = {"recurrent_grad": "autodiff", "noise_rng": "threefry", "scan_unroll": 1}
     cell_axes: ClassVar[tuple[str, ...]] = CONFIDENCE_AXES
 
