@@ -173,7 +173,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _set_options(configured: dict, items: list[str]) -> dict:
-    """``--set NAME.OPTION=VALUE`` (VALUE in TOML: ``0.08``, ``"mse"``, ``true``) applied to the analyses'
+    """``--set NAME.OPTION=VALUE`` (VALUE in TOML: ``0.5``, ``"mse"``, ``true``) applied to the analyses'
     instances: the option is checked against the analysis's class as a sweep file's setting is."""
     import dataclasses
     import tomllib
@@ -186,7 +186,7 @@ def _set_options(configured: dict, items: list[str]) -> dict:
         key, sep, text = item.partition("=")
         name, dot, option = key.strip().partition(".")
         if not (sep and dot and name and option):
-            raise SweepError(f"--set: expected NAME.OPTION=VALUE such as search_phase.threshold=0.08, got {item!r}")
+            raise SweepError(f"--set: expected NAME.OPTION=VALUE such as search_phase.threshold=0.5, got {item!r}")
         try:
             value = tomllib.loads(f"v = {text.strip()}")["v"]
         except tomllib.TOMLDecodeError:
@@ -422,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="boundary fits: the reference's single-start curve_fit (the paper's conditions' default) or "
                           "rnnsweep's grid of starts (better on coarse grids); the report shows both")
     ana.add_argument("--set", action="append", metavar="NAME.OPTION=VALUE",
-                     help="an analysis's option (see 'rnnsweep list'), e.g. search_phase.threshold=0.08; repeatable")
+                     help="an analysis's option (see 'rnnsweep list'), e.g. search_phase.threshold=0.5; repeatable")
     ana.add_argument("--quiet", action="store_true", help="no progress bars")
     ana.set_defaults(func=_cmd_analyze)
 
