@@ -94,9 +94,9 @@ def test_plan_cli_projects_every_paper_sweep(tmp_path, capsys):
     total = [line for line in proc.stdout.splitlines() if line.startswith("total")][0]
     # the paper's ~81,500 networks, the 48 of the demo and the 120 of analysis_check, and the temporal
     # superposition sweeps (252 + 63 on a CPU, 3,600 on a GPU), the 8 of the 3-bit flip-flop's, and the
-    # ghost and abrupt-learning sweeps (rank 165, delay 156, confidence 180, PLRNN 48, evidence 12 on a CPU;
+    # ghost and abrupt-learning sweeps (rank 165, delay 156, confidence 180, PLRNN 48, evidence 18 on a CPU;
     # rank 900 and evidence 60 on a GPU)
-    assert int(total.split()[1]) == 81548 + 120 + 252 + 63 + 3600 + 8 + 165 + 156 + 180 + 48 + 12 + 900 + 60
+    assert int(total.split()[1]) == 81548 + 120 + 252 + 63 + 3600 + 8 + 165 + 156 + 180 + 48 + 18 + 900 + 60
     from rnnsweep.cli import main
 
     assert main(["plan", "--throughput", str(tmp_path / "missing.json")]) == 2  # the same CLI code, in process

@@ -156,3 +156,13 @@ def test_mar_pulls_the_regulated_units_towards_a_plane_attractor():
     stepped = {k: params[k] - 0.25 * grads[k] for k in params}
     assert float(reg.penalty(net, stepped, None, None)) < float(reg.penalty(net, params, None, None))
     np.testing.assert_array_equal(np.asarray(stepped["A"][2:]), np.asarray(params["A"][2:]))
+
+
+def test_rnnsweep_list_shows_the_regularisers_and_their_axes():
+    from rnnsweep.catalog import catalog, format_catalog
+
+    entries = catalog()
+    assert entries["regularizers"]["tcr"]["axis"] == "lambda_tcr"
+    assert entries["regularizers"]["mar"]["settings"] == {"strength": 0.0, "n_units": 0}
+    text = format_catalog(entries)
+    assert "REGULARIZERS ([regularize.NAME] tables" in text and "grid axis: lambda_mar (the strength)" in text
