@@ -35,7 +35,7 @@ from .. import schema  # noqa: E402
 from . import plots  # noqa: E402
 from .base import Analysis, Context, Result, register  # noqa: E402
 from .search_phase import wilson  # noqa: E402
-from .study import Study  # noqa: E402
+from .study import Study, last_epoch_values  # noqa: E402
 
 AXIS = "lowered_confidence"
 
@@ -60,8 +60,7 @@ def rescue_flags(curve: np.ndarray, switch: np.ndarray, epochs_run: np.ndarray, 
         last_before = masked((t >= switch - window) & (t < switch) & (t < done))
         after = masked((t >= switch) & (t < done))
     reached = epochs_run > np.asarray(switch)[..., 0]
-    final_index = np.clip(np.asarray(epochs_run) - 1, 0, n_epochs - 1)
-    final = np.take_along_axis(curve, final_index[..., None], axis=-1)[..., 0]
+    final = last_epoch_values(curve, epochs_run)
     stuck = reached & (last_before <= threshold)
     return {"stuck": stuck, "learned_before": before > threshold, "recovered": stuck & (after > threshold),
             "final": np.where(reached, final, np.nan)}

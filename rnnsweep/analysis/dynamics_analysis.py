@@ -34,7 +34,7 @@ from .classify import CLASS_NAMES, LC, SP, Classified
 from .dynamics import LABELS, SADDLE, STABLE, UNSTABLE, FinderConfig, memory_coverage, network_points, point_outputs
 from .latent_flow import FlatnessConfig, is_low_rank, network_flows
 from .mechanism import MechanismConfig, mechanism_measures
-from .study import Source, Study
+from .study import Source, Study, last_epoch_values
 from .training_dynamics import DIRECTIONS, NO_SWITCH, SwitchConfig, SwitchEvents, switch_events
 
 
@@ -313,18 +313,11 @@ def flatness_lines(classes: np.ndarray, flatness: np.ndarray, names: tuple[str, 
     return lines + [""]
 
 
-def final_metric(source: Source, name: str) -> np.ndarray:
-    """(*grid) each cell's last recorded value of the curve ``name`` (NaN where it has none)."""
-    curve = np.asarray(source.read(name), float)
-    last = np.where(np.isfinite(curve), np.arange(curve.shape[-1]), -1).max(-1)
-    value = np.take_along_axis(curve, np.maximum(last, 0)[..., None], -1)[..., 0]
-    return np.where(last >= 0, value, np.nan)
-
-
 def memory_report(study: Study, final: FinalPoints, n_targets: int, tol: float) -> tuple[list[dict[str, Any]], list[str]]:
     """Per analysed network: its final accuracy (if the task records one), its stable points, saddles
     and unstable points, and how many of the task's memory outputs its stable points read."""
-    accuracy = (study.join([final_metric(s, "accuracy") for s in study.sources])
+    accuracy = (study.join([last_epoch_values(np.asarray(s.read("accuracy"), float), s.read(schema.EPOCHS_RUN))
+                            for s in study.sources])
                 if all("accuracy" in s.metric_names for s in study.sources) else None)
     cells = np.argwhere(final.counts[..., 0] >= 0)
     networks = []

@@ -41,7 +41,7 @@ from ..schema import Status
 from . import plots
 from .base import Analysis, Context, Result, register
 from .fitting import PowerLaw, bootstrap_beta, power_law
-from .study import Source, Study
+from .study import Source, Study, last_epoch_values
 
 SIZE_AXES = ("rank", "n_neurons")  # size-like axes besides the families' and tasks' size_axes
 GHOST_BETA = 5.0  # eta_c = 3 pi^4 / (32 T^5) of the canonical ghost model (4 when the loss is divided by T)
@@ -76,8 +76,7 @@ def source_losses(source: Source) -> tuple[np.ndarray, np.ndarray]:
     for i in range(shape[0]):
         loss = np.asarray(group[schema.LOSS][i])  # (*rest, epoch)
         first[i] = loss[..., 0]
-        last = np.clip(epochs_run[i] - 1, 0, loss.shape[-1] - 1)
-        final[i] = np.take_along_axis(loss, last[..., None], axis=-1)[..., 0]
+        final[i] = last_epoch_values(loss, epochs_run[i])
     return first, final
 
 

@@ -176,6 +176,17 @@ class Study:
         raise IndexError(index)
 
 
+def last_epoch_values(curve: np.ndarray, epochs_run: np.ndarray) -> np.ndarray:
+    """A curve's value (epochs last) at each cell's last recorded epoch, ``epochs_run - 1`` (epoch 0's
+    entry where none ran: the curve is NaN there).
+
+    >>> last_epoch_values(np.array([[1.0, 2.0, np.nan], [4.0, 5.0, 6.0]]), np.array([2, 3])).tolist()
+    [2.0, 6.0]
+    """
+    last = np.clip(np.asarray(epochs_run) - 1, 0, curve.shape[-1] - 1)
+    return np.take_along_axis(curve, last[..., None], axis=-1)[..., 0]
+
+
 def join_coords(parts: Sequence[tuple[str, list[str], dict[str, np.ndarray]]],
                 along: str = JOIN_AXIS) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Check that named grids ``(name, dims, coords)`` differ only along ``along``; return the

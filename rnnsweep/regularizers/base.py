@@ -70,12 +70,15 @@ class AbstractRegularizer(Settings, abc.ABC):
         return jnp.where(strength != 0, strength * value, jnp.zeros_like(value))
 
 
-def model_units(model: Any, where: str) -> int:
-    """The number of units a regulariser may choose from: the family's ``n_neurons``."""
+def check_units(model: Any, name: str, n_units: int, kind: str) -> None:
+    """Raise ``ValueError`` naming ``regularize.<name>...`` unless the family has ``n_neurons`` units and
+    at least ``n_units`` of them (the ``kind`` of unit the regulariser takes: "memory", "regulated")."""
     n = getattr(model, "n_neurons", None)
     if not isinstance(n, int):
-        raise ValueError(f"{where}: needs a family with n_neurons units; family {model.family!r} has none")
-    return n
+        raise ValueError(f"regularize.{name}: needs a family with n_neurons units; family {model.family!r} has none")
+    if n_units > n:
+        raise ValueError(f"regularize.{name}.n_units: {n_units} {kind} units, but the network has only {n} "
+                         "(model.n_neurons)")
 
 
 def regularizers() -> dict[str, type[AbstractRegularizer]]:

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from ..settings import positive
-from .base import AbstractRegularizer, model_units, register
+from .base import AbstractRegularizer, check_units, register
 
 NEEDED = ("A", "W", "h")
 
@@ -46,10 +46,7 @@ class ManifoldAttractor(AbstractRegularizer):
         if missing:
             raise ValueError(f"regularize.mar: needs a family with parameters A (diagonal), W and h, as plrnn; "
                              f"family {model.family!r} has no {', '.join(missing)}")
-        n = model_units(model, "regularize.mar")
-        if self.n_units > n:
-            raise ValueError(f"regularize.mar.n_units: {self.n_units} regulated units, but the network has only "
-                             f"{n} (model.n_neurons)")
+        check_units(model, "mar", self.n_units, "regulated")
 
     def penalty(self, model: Any, params: dict[str, jax.Array], rates: jax.Array, n_steps: jax.Array) -> jax.Array:
         a, w, h = params["A"], params["W"], params["h"]

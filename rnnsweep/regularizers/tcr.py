@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from ..settings import positive
-from .base import AbstractRegularizer, model_units, register
+from .base import AbstractRegularizer, check_units, register
 
 
 @register
@@ -40,10 +40,7 @@ class TemporalConsistency(AbstractRegularizer):
         positive("regularize.tcr.n_units", self.n_units, integer=True, allow_zero=True)
 
     def check_model(self, model: Any) -> None:
-        n = model_units(model, "regularize.tcr")
-        if self.n_units > n:
-            raise ValueError(f"regularize.tcr.n_units: {self.n_units} memory units, but the network has only "
-                             f"{n} (model.n_neurons)")
+        check_units(model, "tcr", self.n_units, "memory")
 
     def penalty(self, model: Any, params: dict[str, jax.Array], rates: jax.Array, n_steps: jax.Array) -> jax.Array:
         x = rates if self.n_units == 0 else rates[..., : self.n_units]
